@@ -1,0 +1,183 @@
+"""The Typer app: commands and their options. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+
+app = typer.Typer(
+    name="vidagent",
+    help="A timestamped account of what is seen and said in video files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_STAGES = "Stages"
+_SAMPLING = "Sampling"
+_MODELS = "Models"
+_OUTPUT = "Output"
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"vidagent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """A timestamped account of what is seen and said in video files."""
+
+
+@app.command()
+def analyze(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Video files or folders (searched recursively).", show_default=False),
+    ],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Output folder; each video gets DIR/<name>/. [default: vidagent-out]", rich_help_panel=_OUTPUT),
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help="YAML settings file (see configs/default.yaml). Env: VIDAGENT_CONFIG.", rich_help_panel=_OUTPUT),
+    ] = None,
+    formats: Annotated[
+        Optional[list[str]],
+        typer.Option("--format", "-f", help="Report files: json, srt, vtt; repeat or comma-separate. [default: all]", rich_help_panel=_OUTPUT),
+    ] = None,
+    backend: Annotated[
+        Optional[str],
+        typer.Option(help="Where models run: local (in this process). [default: local]", rich_help_panel=_STAGES),
+    ] = None,
+    detect: Annotated[
+        Optional[bool],
+        typer.Option("--detect/--no-detect", help="Run object detection. [default: on]", show_default=False, rich_help_panel=_STAGES),
+    ] = None,
+    transcribe: Annotated[
+        Optional[bool],
+        typer.Option("--transcribe/--no-transcribe", help="Run speech transcription. [default: on]", show_default=False, rich_help_panel=_STAGES),
+    ] = None,
+    detect_fps: Annotated[
+        Optional[float],
+        typer.Option(help="Detection frames per second of video. [default: 10]", rich_help_panel=_SAMPLING),
+    ] = None,
+    detect_size: Annotated[
+        Optional[int],
+        typer.Option(help="Long side of detection frames in pixels; also YOLO's imgsz. [default: 640]", rich_help_panel=_SAMPLING),
+    ] = None,
+    audio_chunk_s: Annotated[
+        Optional[float],
+        typer.Option("--audio-chunk", help="Target seconds of audio per transcription job; cuts fall in pauses. [default: 60]", rich_help_panel=_SAMPLING),
+    ] = None,
+    yolo_model: Annotated[
+        Optional[str],
+        typer.Option(help="YOLO weights: name (yolo11m.pt), path, or offline:yolo11n-random. [default: yolo11m.pt]", rich_help_panel=_MODELS),
+    ] = None,
+    yolo_conf: Annotated[
+        Optional[float],
+        typer.Option("--conf", help="Minimum detection confidence, 0-1. [default: 0.25]", rich_help_panel=_MODELS),
+    ] = None,
+    yolo_batch: Annotated[
+        Optional[int],
+        typer.Option(help="Frames per detection job. [default: 16]", rich_help_panel=_MODELS),
+    ] = None,
+    whisper_model: Annotated[
+        Optional[str],
+        typer.Option(help="Whisper model: name (large-v3-turbo, turbo, small…), folder, or offline:tiny.en. [default: large-v3-turbo]", rich_help_panel=_MODELS),
+    ] = None,
+    language: Annotated[
+        Optional[str],
+        typer.Option(help="Spoken language code (en, de…); detected when not given.", rich_help_panel=_MODELS),
+    ] = None,
+    word_timestamps: Annotated[
+        Optional[bool],
+        typer.Option("--word-timestamps/--no-word-timestamps", help="Add per-word times to the transcript. [default: off]", show_default=False, rich_help_panel=_MODELS),
+    ] = None,
+    progress: Annotated[
+        str,
+        typer.Option(help="Progress display: auto (bars on a terminal, lines otherwise), bars, lines, none."),
+    ] = "auto",
+) -> int:
+    """Analyse videos: detections and transcript on one timeline, written as JSON, SRT and WebVTT.
+
+    Exit codes: 0 every input analysed; 1 some inputs failed (the others are still
+    written); 2 usage or configuration error; 130 interrupted.
+    """
+    import asyncio
+
+    from ..batch import run_batch
+    from ..config import load_settings
+    from .progress import make_progress
+
+    overrides = dict(
+        out=out,
+        formats=_split(formats),
+        backend=backend,
+        detect=detect,
+        transcribe=transcribe,
+        detect_fps=detect_fps,
+        detect_size=detect_size,
+        audio_chunk_s=audio_chunk_s,
+        yolo_model=yolo_model,
+        yolo_conf=yolo_conf,
+        yolo_batch=yolo_batch,
+        whisper_model=whisper_model,
+        language=language,
+        word_timestamps=word_timestamps,
+    )
+    settings = load_settings(config, overrides)
+    if not settings.detect and not settings.transcribe:
+        from ..errors import ConfigError
+
+        raise ConfigError("--no-detect and --no-transcribe together leave nothing to do")
+    display = make_progress(progress)
+    with display:
+        outcomes = asyncio.run(run_batch(paths, settings, display))
+    failed = sum(not o.ok for o in outcomes)
+    display.summary(outcomes)
+    return 1 if failed else 0
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of report.json."""
+    import json
+
+    from ..report.model import Report
+
+    print(json.dumps(Report.model_json_schema(), indent=2))
+
+
+@app.command()
+def doctor(
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="YAML settings file to check.")
+    ] = None,
+) -> int:
+    """Check ffmpeg, model libraries, models, GPU and configuration."""
+    from .doctor import run_doctor
+
+    return run_doctor(config)
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

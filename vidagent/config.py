@@ -1,0 +1,143 @@
+"""Settings: one flat model, filled from four layers.
+
+Precedence, highest first: command-line flag > environment (``VIDAGENT_<FIELD>``) >
+user YAML file (``--config`` or ``VIDAGENT_CONFIG``) > the defaults below, which
+``configs/default.yaml`` mirrors (a test keeps the two equal).
+
+Keys are flat so that each one has exactly one flag, one variable and one YAML key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+ENV_PREFIX = "VIDAGENT_"
+OutputFormat = Literal["json", "srt", "vtt"]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    backend: Literal["local"] = Field("local", description="Where models run: local (in-process).")
+    out: Path = Field(Path("vidagent-out"), description="Output folder; one subfolder per video.")
+    formats: list[OutputFormat] = Field(
+        default_factory=lambda: ["json", "srt", "vtt"], description="Report files to write."
+    )
+    detect: bool = Field(True, description="Run object detection.")
+    transcribe: bool = Field(True, description="Run speech transcription.")
+
+    detect_fps: float = Field(10.0, gt=0, le=120, description="Detection frames per second of video.")
+    detect_size: int = Field(640, ge=32, le=4096, description="Long side of detection frames, pixels.")
+    jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of sampled frames.")
+    audio_chunk_s: float = Field(
+        60.0, ge=5, le=3600, description="Target audio chunk length, seconds; cuts fall in silence."
+    )
+
+    yolo_model: str = Field("yolo11m.pt", description="YOLO weights: name, path or offline:<name>.")
+    yolo_conf: float = Field(0.25, ge=0, le=1, description="Minimum detection confidence.")
+    yolo_iou: float = Field(0.7, ge=0, le=1, description="NMS IoU threshold.")
+    yolo_classes: list[int] | None = Field(None, description="Keep only these class ids (all if unset).")
+    yolo_max_det: int = Field(300, ge=1, description="Maximum detections per frame.")
+    yolo_batch: int = Field(16, ge=1, le=256, description="Frames per detection job.")
+
+    whisper_model: str = Field(
+        "large-v3-turbo", description="Whisper model: name, local path or offline:<name>."
+    )
+    language: str | None = Field(None, description="Spoken language code; detected if unset.")
+    word_timestamps: bool = Field(False, description="Include per-word timings in the transcript.")
+    enable_vad: bool = Field(True, description="Skip non-speech with Silero VAD before decoding.")
+
+
+FIELDS = tuple(Settings.model_fields)
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from the layers; raise ConfigError naming the bad file, variable or key."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if config_file is not None:
+        for key, value in _read_yaml(config_file).items():
+            merged[key], sources[key] = value, f"{config_file}: key '{key}'"
+    for field in FIELDS:
+        raw = environ.get(env_name(field))
+        if raw is not None:
+            merged[field], sources[field] = _parse_env_value(raw), env_name(field)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key], sources[key] = value, f"option --{key.replace('_', '-')}"
+
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        where = sources.get(field, field)
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"{where}: unknown setting; known settings are listed by `vidagent analyze --help`"
+            ) from None
+        raise ConfigError(f"{where}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{line} is not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of setting: value at the top level")
+    return data
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Environment values are YAML scalars or lists: `5`, `true`, `[0, 2]`, `json,srt`."""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str) and "," in value:
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def defaults_as_yaml() -> str:
+    """The defaults as a commented YAML file (what configs/default.yaml holds)."""
+    lines = [
+        "# vidagent defaults. Copy what you change into your own file and pass --config FILE.",
+        "# Precedence: flag > VIDAGENT_<KEY> environment variable > --config file > these.",
+        "",
+    ]
+    for name, value in Settings().model_dump(mode="json").items():
+        lines.append(f"# {Settings.model_fields[name].description}")
+        lines.append(f"{name}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"

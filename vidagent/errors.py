@@ -1,0 +1,45 @@
+"""The exception tree. Every error a user can cause or fix is a VidagentError.
+
+The CLI turns these into one line on stderr and an exit code; anything else is a bug
+and keeps its traceback. Messages name the file or field and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class VidagentError(Exception):
+    """Base of every expected failure."""
+
+    exit_code = 1
+
+
+class ConfigError(VidagentError):
+    """Bad flag, environment variable or config file: nothing was run."""
+
+    exit_code = 2
+
+
+class MediaError(VidagentError):
+    """An input file cannot be analysed (missing, empty, not media, no video)."""
+
+
+class ModelError(VidagentError):
+    """A model cannot be found or loaded."""
+
+
+class BackendError(VidagentError):
+    """A transport or worker could not complete a job."""
+
+
+class JobFailed(BackendError):
+    """The worker ran the job and reported a failure; retrying will not help."""
+
+
+class JobTimeout(BackendError):
+    """A job did not finish within its time limit."""
+
+
+class Interrupted(VidagentError):
+    """The user or the CI runner stopped the run (SIGINT/SIGTERM)."""
+
+    exit_code = 130

@@ -1,0 +1,71 @@
+"""The report schema. `vidagent schema` prints it as JSON Schema.
+
+Every time is float seconds from the video's first frame. Boxes are in the pixels of the
+video as displayed (rotation applied, full size), whatever size the detector saw.
+Bump SCHEMA_VERSION's minor for added fields, its major for anything that breaks readers.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ..media.probe import MediaInfo
+
+SCHEMA_VERSION = "1.0"
+
+
+class DetectedObject(BaseModel):
+    label: str
+    class_id: int
+    confidence: float
+    box: list[float] = Field(description="[x1, y1, x2, y2] in display pixels of the video.")
+
+
+class FrameDetections(BaseModel):
+    t: float = Field(description="Seconds from the first frame (the frame's own pts).")
+    objects: list[DetectedObject]
+
+
+class Word(BaseModel):
+    word: str
+    start: float
+    end: float
+    probability: float | None = None
+
+
+class Segment(BaseModel):
+    start: float
+    end: float
+    text: str
+    words: list[Word] | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+class Transcript(BaseModel):
+    language: str | None = None
+    language_probability: float | None = None
+    segments: list[Segment] = Field(default_factory=list)
+
+
+class EndpointUsage(BaseModel):
+    """Work sent to one endpoint; execution_s is what a per-second GPU bill counts."""
+
+    jobs: int = 0
+    items: int = 0
+    execution_s: float = 0.0
+    delay_s: float = 0.0
+
+
+class Report(BaseModel):
+    schema_version: str = SCHEMA_VERSION
+    vidagent_version: str
+    created_at: str = Field(description="UTC, ISO 8601.")
+    media: MediaInfo
+    settings: dict = Field(description="The effective settings of this run.")
+    models: dict[str, str] = Field(default_factory=dict)
+    detections: list[FrameDetections] = Field(default_factory=list)
+    transcript: Transcript = Field(default_factory=Transcript)
+    warnings: list[str] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict, description="Wall seconds per stage.")
+    usage: dict[str, EndpointUsage] = Field(default_factory=dict, description="Per endpoint.")

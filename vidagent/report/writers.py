@@ -1,0 +1,44 @@
+"""Report files. Every file is written atomically: a half-written report never exists."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..timefmt import subtitles
+from .model import Report
+
+WRITERS = {
+    "json": ("report.json", lambda report: report.model_dump_json(indent=2) + "\n"),
+    "srt": ("transcript.srt", lambda report: transcript_subtitles(report, "srt")),
+    "vtt": ("transcript.vtt", lambda report: transcript_subtitles(report, "vtt")),
+}
+
+
+def transcript_subtitles(report: Report, fmt: str) -> str:
+    cues = [(s.start, s.end, s.text) for s in report.transcript.segments if s.text.strip()]
+    return subtitles(cues, fmt)
+
+
+def write_report(report: Report, folder: Path, formats: list[str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        name, render = WRITERS[fmt]
+        written.append(atomic_write(folder / name, render(report)))
+    return written
+
+
+def atomic_write(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,59 @@
+"""Run workers in this process, through the same JSON a remote endpoint would receive.
+
+The payload is serialised and parsed again on the way in and out, so a local run takes
+exactly the path a RunPod run takes, base64 and all. Each endpoint gets one thread:
+model calls block, and a model instance is not shared between threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..errors import JobFailed
+from ..workers import WorkerInputError, get_handler
+from . import JobResult
+
+
+class LocalTransport:
+    name = "local"
+
+    def __init__(self) -> None:
+        self._executors: dict[str, ThreadPoolExecutor] = {}
+
+    async def submit(self, endpoint: str, payload: dict[str, Any]) -> JobResult:
+        executor = self._executors.get(endpoint)
+        if executor is None:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"worker-{endpoint}")
+            self._executors[endpoint] = executor
+        body = json.dumps({"input": payload})
+        loop = asyncio.get_running_loop()
+        queued = time.perf_counter()
+        reply, started, finished = await loop.run_in_executor(executor, _run_job, endpoint, body)
+        result = json.loads(reply)
+        if "error" in result:
+            raise JobFailed(f"{endpoint} job failed: {result['error']}")
+        return JobResult(
+            output=result["output"], execution_s=finished - started, delay_s=started - queued
+        )
+
+    async def aclose(self) -> None:
+        for executor in self._executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)
+        self._executors.clear()
+
+
+def _run_job(endpoint: str, body: str) -> tuple[str, float, float]:
+    """What an endpoint does with a job: JSON in, `{"output"}` or `{"error"}` out, timed."""
+    started = time.perf_counter()
+    job = json.loads(body)
+    try:
+        reply = {"output": get_handler(endpoint)(job["input"])}
+    except WorkerInputError as exc:
+        reply = {"error": str(exc)}
+    except Exception as exc:  # a worker bug fails this job, not the whole batch
+        reply = {"error": f"{type(exc).__name__}: {exc}"}
+    return json.dumps(reply), started, time.perf_counter()
