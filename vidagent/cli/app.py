@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -110,7 +109,7 @@ def analyze(
         str,
         typer.Option(help="Progress display: auto (bars on a terminal, lines otherwise), bars, lines, none."),
     ] = "auto",
-) -> int:
+) -> None:
     """Analyse videos: detections and transcript on one timeline, written as JSON, SRT and WebVTT.
 
     Exit codes: 0 every input analysed; 1 some inputs failed (the others are still
@@ -120,6 +119,7 @@ def analyze(
 
     from ..batch import run_batch
     from ..config import load_settings
+    from ..errors import ConfigError, Interrupted
     from .progress import make_progress
 
     overrides = dict(
@@ -140,15 +140,15 @@ def analyze(
     )
     settings = load_settings(config, overrides)
     if not settings.detect and not settings.transcribe:
-        from ..errors import ConfigError
-
         raise ConfigError("--no-detect and --no-transcribe together leave nothing to do")
     display = make_progress(progress)
-    with display:
-        outcomes = asyncio.run(run_batch(paths, settings, display))
-    failed = sum(not o.ok for o in outcomes)
+    try:
+        with display:
+            outcomes = asyncio.run(run_batch(paths, settings, display))
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; reports of the videos that finished are kept") from None
     display.summary(outcomes)
-    return 1 if failed else 0
+    raise typer.Exit(1 if any(not o.ok for o in outcomes) else 0)
 
 
 @app.command()
@@ -166,11 +166,11 @@ def doctor(
     config: Annotated[
         Optional[Path], typer.Option("--config", "-c", help="YAML settings file to check.")
     ] = None,
-) -> int:
+) -> None:
     """Check ffmpeg, model libraries, models, GPU and configuration."""
     from .doctor import run_doctor
 
-    return run_doctor(config)
+    raise typer.Exit(run_doctor(config))
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -178,6 +178,3 @@ def _split(values: list[str] | None) -> list[str] | None:
         return None
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

