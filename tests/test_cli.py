@@ -168,3 +168,35 @@ def test_doctor_reports_the_essentials(run_cli):
     assert result.code == 0, result
     for check in ("PyAV", "ffmpeg", "ultralytics", "faster-whisper", "whisper model"):
         assert check in result.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_reports_and_exits_130(sample, clips, tmp_path):
+    import os
+    import signal
+    import time
+
+    long_clip = clips(
+        "two-minutes.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=120",
+        "-f", "lavfi", "-i", "sine=duration=120", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", "-c:a", "aac",
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidagent", "analyze", str(sample), str(long_clip), "--out", str(out),
+         *map(str, FAST)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "sample" / "report.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)  # well into the second video
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert_one_line_errors(stderr)
+    assert "interrupted" in stderr.splitlines()[-1]
+    assert json.loads((out / "sample" / "report.json").read_text())["transcript"]["segments"]
+    assert not (out / "two-minutes").exists()
+    assert list(out.rglob("*.tmp")) == []

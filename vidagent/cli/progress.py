@@ -139,9 +139,11 @@ class BarProgress(QuietProgress):
     def video_finished(self, outcome: Outcome) -> None:
         if outcome.ok:
             report = outcome.report
+            frames, segments = len(report.detections), len(report.transcript.segments)
             self.note(
-                f"  done: {len(report.detections)} frames, {len(report.transcript.segments)} "
-                f"segments, {report.timings.get('total_s', 0):.1f}s -> {outcome.folder}",
+                f"  done: {frames} frame{'s' * (frames != 1)}, {segments} "
+                f"segment{'s' * (segments != 1)}, {report.timings.get('total_s', 0):.1f}s "
+                f"-> {outcome.folder}",
                 style="green",
             )
         super().video_finished(outcome)
