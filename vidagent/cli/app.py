@@ -178,3 +178,13 @@ def _split(values: list[str] | None) -> list[str] | None:
         return None
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
+
+
+def _register_serve() -> None:
+    # The command lives in its own module; it imports aiohttp only when it runs.
+    from .serve import serve_command
+
+    app.command("serve")(serve_command)
+
+
+_register_serve()

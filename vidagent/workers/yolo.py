@@ -68,6 +68,7 @@ class YoloOutput(BaseModel):
 
 _models: dict[str, Any] = {}
 _lock = threading.Lock()
+_predict_lock = threading.Lock()  # an ultralytics model must not predict in two threads at once
 
 
 def load(name: str = DEFAULT_MODEL):
@@ -105,22 +106,24 @@ def handle(payload: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     images = [decode_image(data, i) for i, data in enumerate(job.all_images())]
     decoded = time.perf_counter()
-    predictions = model.predict(
-        images,
-        conf=job.conf,
-        iou=job.iou,
-        imgsz=job.imgsz,
-        classes=job.classes,
-        max_det=job.max_det,
-        verbose=False,
-    )
-    finished = time.perf_counter()
+    with _predict_lock:
+        predicting = time.perf_counter()
+        predictions = model.predict(
+            images,
+            conf=job.conf,
+            iou=job.iou,
+            imgsz=job.imgsz,
+            classes=job.classes,
+            max_det=job.max_det,
+            verbose=False,
+        )
+        finished = time.perf_counter()
     results = [_image_result(image, prediction) for image, prediction in zip(images, predictions)]
     return YoloOutput(
         model=job.model,
         device=str(model.device),
         results=results,
-        timings={"decode_s": decoded - started, "inference_s": finished - decoded},
+        timings={"decode_s": decoded - started, "inference_s": finished - predicting},
     ).model_dump()
 
 

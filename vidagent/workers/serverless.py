@@ -1,0 +1,41 @@
+"""Run a worker as a RunPod serverless worker (what `endpoints/*/handler.py` call).
+
+The model loads once, before the worker takes its first job. The handler is async and
+runs the blocking model call in a thread, so the SDK's event loop keeps polling, sending
+heartbeats and reading stop signals while a job runs; `concurrency` jobs may be in the
+worker at once (the next one's input is decoded while the model is busy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Callable
+
+from . import WorkerInputError
+
+
+def make_handler(handle: Callable[[dict[str, Any]], dict[str, Any]]):
+    async def handler(job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await asyncio.to_thread(handle, job["input"])
+        except WorkerInputError as exc:
+            # A clean one-line error: the client shows it and does not retry.
+            return {"error": str(exc)}
+
+    return handler
+
+
+def start(
+    handle: Callable[[dict[str, Any]], dict[str, Any]],
+    load: Callable[[], Any] | None = None,
+    concurrency: int | None = None,
+) -> None:
+    import runpod
+
+    if load is not None:
+        load()
+    concurrency = concurrency or int(os.environ.get("VIDAGENT_WORKER_CONCURRENCY", "2"))
+    runpod.serverless.start(
+        {"handler": make_handler(handle), "concurrency_modifier": lambda current: concurrency}
+    )
