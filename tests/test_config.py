@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vidagent.config import Settings, defaults_as_yaml, load_settings
+from vidagent.config import SECRET_FIELDS, Settings, defaults_as_yaml, load_settings
 from vidagent.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_default_yaml_file_matches_the_code_defaults():
     committed = (ROOT / "configs" / "default.yaml").read_text()
     assert committed == defaults_as_yaml(), "regenerate configs/default.yaml from config.defaults_as_yaml()"
-    assert yaml.safe_load(committed) == Settings().model_dump(mode="json")
+    assert yaml.safe_load(committed) == Settings().model_dump(mode="json", exclude=SECRET_FIELDS)
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path):
@@ -63,3 +63,25 @@ def test_bad_env_value_names_the_variable():
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_runpod_settings_read_runpod_variables_and_dotenv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "# keys\nexport RUNPOD_API_KEY='rp_secret_123'\nRUNPOD_YOLO_ENDPOINT_ID=123\n"
+        "RUNPOD_WHISPER_ENDPOINT_ID=abc\n"
+    )
+    monkeypatch.setenv("RUNPOD_WHISPER_ENDPOINT_ID", "from-env")
+    settings = load_settings()
+    assert settings.runpod_api_key.get_secret_value() == "rp_secret_123"
+    assert "rp_secret_123" not in repr(settings) and "rp_secret_123" not in settings.model_dump_json()
+    assert settings.runpod_yolo_endpoint_id == "123"  # text stays text
+    assert settings.runpod_whisper_endpoint_id == "from-env"  # the environment beats .env
+    assert settings.resolved_backend(["yolo", "whisper"]) == "runpod"
+    assert settings.resolved_backend(["yolo", "vlm"]) == "local"
+
+
+def test_bad_secret_value_is_not_echoed():
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"RUNPOD_API_KEY": "", "RUNPOD_CONCURRENCY": "many"})
+    assert "RUNPOD_CONCURRENCY" in str(err.value)

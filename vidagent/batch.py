@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Protocol
 
 from .config import Settings
-from .errors import VidagentError
+from .errors import ConfigError, VidagentError
+from .media.audio import SAMPLE_RATE
 from .pipeline import Progress, analyze_video
 from .report.model import Report
 from .report.writers import write_report
@@ -78,6 +79,24 @@ def output_folders(inputs: list[Path], out: Path) -> dict[Path, Path]:
     return folders
 
 
+def needed_endpoints(settings: Settings) -> list[str]:
+    return [name for name, on in (("yolo", settings.detect), ("whisper", settings.transcribe)) if on]
+
+
+def check_payload_limits(settings: Settings, transport) -> None:
+    limit = transport.max_payload_bytes
+    if limit is None or not settings.transcribe:
+        return
+    # A chunk may run up to 20% past its target while the cut looks for a pause.
+    wav_bytes = settings.audio_chunk_s * 1.2 * SAMPLE_RATE * 2
+    if wav_bytes * 4 / 3 > limit:
+        longest = int(limit * 3 / 4 / (1.2 * SAMPLE_RATE * 2))
+        raise ConfigError(
+            f"audio_chunk_s {settings.audio_chunk_s:g} makes jobs over the {transport.name} "
+            f"payload limit ({limit / 1e6:.0f} MB): use at most {longest}"
+        )
+
+
 async def run_batch(paths: list[Path], settings: Settings, progress: BatchProgress) -> list[Outcome]:
     outcomes = collect_inputs(paths)
     todo = [o for o in outcomes if o.ok]
@@ -85,7 +104,8 @@ async def run_batch(paths: list[Path], settings: Settings, progress: BatchProgre
     for outcome in outcomes:
         if not outcome.ok:
             progress.video_finished(outcome)
-    transport = make_transport(settings)
+    transport = make_transport(settings, needed_endpoints(settings))
+    check_payload_limits(settings, transport)
     try:
         for position, outcome in enumerate(todo, start=1):
             progress.video_started(outcome.input, position, len(todo))
@@ -93,6 +113,8 @@ async def run_batch(paths: list[Path], settings: Settings, progress: BatchProgre
                 outcome.report = await analyze_video(outcome.input, settings, transport, progress)
                 outcome.folder = folders[outcome.input]
                 write_report(outcome.report, outcome.folder, settings.formats)
+            except ConfigError:
+                raise  # wrong for every video (a bad key, a missing endpoint id): stop the batch
             except VidagentError as exc:
                 message = str(exc)
                 if not message.startswith(str(outcome.input)):

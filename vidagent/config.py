@@ -5,6 +5,8 @@ user YAML file (``--config`` or ``VIDAGENT_CONFIG``) > the defaults below, which
 ``configs/default.yaml`` mirrors (a test keeps the two equal).
 
 Keys are flat so that each one has exactly one flag, one variable and one YAML key.
+RunPod's keys read RunPod's usual variables (``RUNPOD_API_KEY``, ``RUNPOD_YOLO_ENDPOINT_ID``,
+…), and a ``.env`` file in the working directory fills in variables the environment lacks.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .errors import ConfigError
 
@@ -26,7 +28,11 @@ OutputFormat = Literal["json", "srt", "vtt"]
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    backend: Literal["local"] = Field("local", description="Where models run: local (in-process).")
+    backend: Literal["auto", "local", "runpod"] = Field(
+        "auto",
+        description="Where models run: local (in-process), runpod (serverless endpoints), "
+        "auto (runpod when endpoint ids are set for the stages that run, else local).",
+    )
     out: Path = Field(Path("vidagent-out"), description="Output folder; one subfolder per video.")
     formats: list[OutputFormat] = Field(
         default_factory=lambda: ["json", "srt", "vtt"], description="Report files to write."
@@ -55,12 +61,40 @@ class Settings(BaseModel):
     word_timestamps: bool = Field(False, description="Include per-word timings in the transcript.")
     enable_vad: bool = Field(True, description="Skip non-speech with Silero VAD before decoding.")
 
+    runpod_api_key: SecretStr | None = Field(None, description="RunPod API key (never printed).")
+    runpod_base_url: str = Field(
+        "https://api.runpod.ai/v2", description="RunPod serverless API, or `vidagent serve`'s."
+    )
+    runpod_yolo_endpoint_id: str | None = Field(None, description="Endpoint id of the YOLO worker.")
+    runpod_whisper_endpoint_id: str | None = Field(None, description="Endpoint id of the Whisper worker.")
+    runpod_vlm_endpoint_id: str | None = Field(None, description="Endpoint id of the vLLM (Qwen3-VL) worker.")
+    runpod_concurrency: int = Field(8, ge=1, le=256, description="Jobs in flight per endpoint.")
+    runpod_execution_timeout_s: float = Field(
+        600, gt=0, description="A job running longer is stopped by RunPod (TIMED_OUT)."
+    )
+    runpod_ttl_s: float = Field(3600, gt=0, description="A job not finished this long after submission expires.")
+    runpod_request_timeout_s: float = Field(30, gt=0, description="Timeout of each HTTP request.")
+    runpod_max_retries: int = Field(6, ge=0, le=20, description="Retries of one request on 429, 5xx, network errors.")
+
+    def endpoint_id(self, endpoint: str) -> str | None:
+        return getattr(self, f"runpod_{endpoint}_endpoint_id", None)
+
+    def resolved_backend(self, endpoints: list[str]) -> str:
+        """`auto` becomes runpod when every endpoint this run needs has an id."""
+        if self.backend != "auto":
+            return self.backend
+        return "runpod" if endpoints and all(self.endpoint_id(e) for e in endpoints) else "local"
+
 
 FIELDS = tuple(Settings.model_fields)
 
 
+SECRET_FIELDS = frozenset({"runpod_api_key"})
+
+
 def env_name(field: str) -> str:
-    return ENV_PREFIX + field.upper()
+    """VIDAGENT_DETECT_FPS for most keys; RunPod's keys use RunPod's names (RUNPOD_API_KEY)."""
+    return field.upper() if field.startswith("runpod_") else ENV_PREFIX + field.upper()
 
 
 def load_settings(
@@ -69,7 +103,8 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build Settings from the layers; raise ConfigError naming the bad file, variable or key."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = {**read_dotenv(Path(".env")), **os.environ}
     if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
         config_file = Path(environ[ENV_PREFIX + "CONFIG"])
 
@@ -81,7 +116,7 @@ def load_settings(
     for field in FIELDS:
         raw = environ.get(env_name(field))
         if raw is not None:
-            merged[field], sources[field] = _parse_env_value(raw), env_name(field)
+            merged[field], sources[field] = _parse_env_value(field, raw), env_name(field)
     for key, value in (overrides or {}).items():
         if value is not None:
             merged[key], sources[key] = value, f"option --{key.replace('_', '-')}"
@@ -96,7 +131,8 @@ def load_settings(
             raise ConfigError(
                 f"{where}: unknown setting; known settings are listed by `vidagent analyze --help`"
             ) from None
-        raise ConfigError(f"{where}: {err['msg']} (got {err.get('input')!r})") from None
+        got = "" if field in SECRET_FIELDS else f" (got {err.get('input')!r})"
+        raise ConfigError(f"{where}: {err['msg']}{got}") from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -119,8 +155,33 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _parse_env_value(raw: str) -> Any:
-    """Environment values are YAML scalars or lists: `5`, `true`, `[0, 2]`, `json,srt`."""
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (optional `export`, quotes, # comments); a missing file is empty."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    values = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+_TEXT_TYPES = (str, str | None, SecretStr | None, Path)
+
+
+def _parse_env_value(field: str, raw: str) -> Any:
+    """Text settings take the value as it is; others read it as YAML: `5`, `true`, `[0, 2]`,
+    and a comma-separated `json,srt` as a list."""
+    if Settings.model_fields[field].annotation in _TEXT_TYPES:
+        return raw
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -138,6 +199,9 @@ def defaults_as_yaml() -> str:
         "",
     ]
     for name, value in Settings().model_dump(mode="json").items():
+        if name in SECRET_FIELDS:
+            lines.append(f"# {Settings.model_fields[name].description} Set {env_name(name)}.")
+            continue
         lines.append(f"# {Settings.model_fields[name].description}")
         lines.append(f"{name}: {json.dumps(value)}")
     return "\n".join(lines) + "\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Protocol
 
 from . import __version__
-from .config import Settings
-from .errors import BackendError
+from .config import SECRET_FIELDS, Settings
+from .errors import VidagentError
 from .media.audio import AudioChunk
 from .media.probe import MediaInfo, probe
 from .media.sampler import ExtractStats, SampledFrame, extract
@@ -27,7 +27,6 @@ from .tasks import detect, transcribe
 from .transports import JobResult, Transport
 
 QUEUE_ITEMS = 32
-CONCURRENCY = {detect.ENDPOINT: 2, transcribe.ENDPOINT: 2}
 
 
 class Progress(Protocol):
@@ -76,20 +75,18 @@ async def analyze_video(
     stats = ExtractStats()
     items = extract(path, media, list(plan.frame_specs), plan.audio_chunk_s, settings.jpeg_quality, stats)
     run = _VideoRun(media, settings, transport, progress)
+    batcher = detect.FrameBatcher(settings.yolo_batch, transport.max_payload_bytes)
     try:
         async with asyncio.TaskGroup() as jobs:
             run.jobs = jobs
-            batch: list[SampledFrame] = []
             async for item in _iterate_in_thread(items):
                 if isinstance(item, AudioChunk):
                     await run.send_chunk(item)
                 elif item.kind == "detect":
-                    batch.append(item)
-                    if len(batch) >= settings.yolo_batch:
+                    for batch in batcher.add(item):
                         await run.send_frames(batch)
-                        batch = []
-            if batch:
-                await run.send_frames(batch)
+            if last := batcher.flush():
+                await run.send_frames(last)
     except BaseExceptionGroup as group:
         raise first_error(group) from None
 
@@ -106,7 +103,10 @@ class _VideoRun:
     def __init__(self, media: MediaInfo, settings: Settings, transport: Transport, progress: Progress):
         self.media, self.settings, self.transport, self.progress = media, settings, transport, progress
         self.collected = _Collected()
-        self.limits = {name: asyncio.Semaphore(n) for name, n in CONCURRENCY.items()}
+        self.limits = {
+            name: asyncio.Semaphore(transport.concurrency(name))
+            for name in (detect.ENDPOINT, transcribe.ENDPOINT)
+        }
         self.jobs: asyncio.TaskGroup | None = None
 
     async def send_frames(self, frames: list[SampledFrame]) -> None:
@@ -160,7 +160,7 @@ def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: Extract
         vidagent_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         media=media,
-        settings=settings.model_dump(mode="json", exclude={"out"}),
+        settings=settings.model_dump(mode="json", exclude={"out", *SECRET_FIELDS}),
         models=models,
         detections=sorted(got.detections, key=lambda d: d.t),
         transcript=Transcript(
@@ -239,6 +239,6 @@ def first_error(group: BaseExceptionGroup) -> BaseException:
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
             return first_error(exc)
-        if isinstance(exc, BackendError):
+        if isinstance(exc, VidagentError):
             return exc
     return group.exceptions[0]

@@ -4,11 +4,6 @@ The worker itself is vidagent/workers/whisper.py. VIDAGENT_WHISPER_MODEL names t
 to load at start (baked into the image).
 """
 
-import os
-
 from vidagent.workers import serverless, whisper
 
-serverless.start(
-    whisper.handle,
-    load=lambda: whisper.load(os.environ.get("VIDAGENT_WHISPER_MODEL", whisper.DEFAULT_MODEL)),
-)
+serverless.start(whisper.handle, load=whisper.load)

@@ -3,11 +3,6 @@
 VIDAGENT_YOLO_MODEL names the weights to load at start (baked into the image).
 """
 
-import os
-
 from vidagent.workers import serverless, yolo
 
-serverless.start(
-    yolo.handle,
-    load=lambda: yolo.load(os.environ.get("VIDAGENT_YOLO_MODEL", yolo.DEFAULT_MODEL)),
-)
+serverless.start(yolo.handle, load=yolo.load)

@@ -59,7 +59,11 @@ def analyze(
     ] = None,
     backend: Annotated[
         Optional[str],
-        typer.Option(help="Where models run: local (in this process). [default: local]", rich_help_panel=_STAGES),
+        typer.Option(help="Where models run: local (this process), runpod (serverless endpoints), auto (runpod when RUNPOD_*_ENDPOINT_ID are set). [default: auto]", rich_help_panel=_STAGES),
+    ] = None,
+    runpod_base_url: Annotated[
+        Optional[str],
+        typer.Option(help="RunPod API base URL, e.g. a `vidagent serve` at http://127.0.0.1:PORT/v2. Env: RUNPOD_BASE_URL.", rich_help_panel=_STAGES),
     ] = None,
     detect: Annotated[
         Optional[bool],
@@ -126,6 +130,7 @@ def analyze(
         out=out,
         formats=_split(formats),
         backend=backend,
+        runpod_base_url=runpod_base_url,
         detect=detect,
         transcribe=transcribe,
         detect_fps=detect_fps,
@@ -144,11 +149,21 @@ def analyze(
     display = make_progress(progress)
     try:
         with display:
-            outcomes = asyncio.run(run_batch(paths, settings, display))
-    except KeyboardInterrupt:
+            outcomes = asyncio.run(_cancel_on_sigterm(run_batch(paths, settings, display)))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         raise Interrupted("interrupted; reports of the videos that finished are kept") from None
     display.summary(outcomes)
     raise typer.Exit(1 if any(not o.ok for o in outcomes) else 0)
+
+
+async def _cancel_on_sigterm(work):
+    """SIGTERM (a CI runner stopping the job) takes the same path as Ctrl-C: in-flight jobs
+    are cancelled on their endpoints, finished reports stay."""
+    import asyncio
+    import signal
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    return await work
 
 
 @app.command()

@@ -13,6 +13,41 @@ from ..report.model import DetectedObject, FrameDetections
 ENDPOINT = "yolo"
 
 
+class FrameBatcher:
+    """Groups frames into jobs of at most `max_frames` and `max_bytes` of JSON payload."""
+
+    _PER_IMAGE_OVERHEAD = 4  # quotes and comma around each base64 string
+
+    def __init__(self, max_frames: int, max_bytes: int | None = None, reserved_bytes: int = 1024):
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self.reserved = reserved_bytes  # model name and settings beside the images
+        self._frames: list[SampledFrame] = []
+        self._bytes = reserved_bytes
+
+    def add(self, frame: SampledFrame) -> list[list[SampledFrame]]:
+        """Add a frame; returns the batches this completed (none, one, or rarely two)."""
+        size = payload_bytes(frame)
+        if self.max_bytes is not None and self.reserved + size > self.max_bytes:
+            raise ValueError(f"one frame ({size} bytes as base64) exceeds the {self.max_bytes}-byte job limit")
+        done = []
+        if self.max_bytes is not None and self._frames and self._bytes + size > self.max_bytes:
+            done.append(self.flush())
+        self._frames.append(frame)
+        self._bytes += size
+        if len(self._frames) >= self.max_frames:
+            done.append(self.flush())
+        return done
+
+    def flush(self) -> list[SampledFrame]:
+        batch, self._frames, self._bytes = self._frames, [], self.reserved
+        return batch
+
+
+def payload_bytes(frame: SampledFrame) -> int:
+    return 4 * ((len(frame.jpeg) + 2) // 3) + FrameBatcher._PER_IMAGE_OVERHEAD
+
+
 def build_job(frames: list[SampledFrame], settings: Settings) -> dict[str, Any]:
     return {
         "images": [base64.b64encode(frame.jpeg).decode("ascii") for frame in frames],

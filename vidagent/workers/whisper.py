@@ -28,13 +28,18 @@ DEFAULT_MODEL = "large-v3-turbo"
 TextFormat = Literal["plain_text", "formatted_text", "srt", "vtt"]
 
 
+def default_model() -> str:
+    """What the worker preloads and uses when a job names no model (an image sets this)."""
+    return os.environ.get("VIDAGENT_WHISPER_MODEL", DEFAULT_MODEL)
+
+
 class WhisperInput(BaseModel):
     # Unknown keys are ignored, as the official worker does, so its clients keep working.
     model_config = ConfigDict(extra="ignore")
 
     audio: str | None = Field(None, description="URL (http/https) or local path of an audio file.")
     audio_base64: str | None = Field(None, description="Base64-encoded audio file (any format).")
-    model: str = DEFAULT_MODEL
+    model: str = Field(default_factory=default_model, description="Default: the preloaded model.")
     transcription: TextFormat = "plain_text"
     translate: bool = False
     translation: TextFormat = "plain_text"
@@ -76,7 +81,8 @@ def device() -> tuple[str, str]:
     return "cpu", "int8"
 
 
-def load(name: str = DEFAULT_MODEL):
+def load(name: str | None = None):
+    name = name or default_model()
     with _lock:
         if name not in _models:
             from faster_whisper import WhisperModel

@@ -22,12 +22,17 @@ from .catalog import resolve_yolo
 DEFAULT_MODEL = "yolo11m.pt"
 
 
+def default_model() -> str:
+    """What the worker preloads and uses when a job names no model (an image sets this)."""
+    return os.environ.get("VIDAGENT_YOLO_MODEL", DEFAULT_MODEL)
+
+
 class YoloInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     images: list[str] | None = Field(None, description="Base64-encoded images, one result each.")
     image: str | None = Field(None, description="One base64 image (the single-image form).")
-    model: str = DEFAULT_MODEL
+    model: str = Field(default_factory=default_model, description="Default: the preloaded model.")
     conf: float = Field(0.25, ge=0, le=1)
     iou: float = Field(0.7, ge=0, le=1)
     imgsz: int = Field(640, ge=32, le=4096)
@@ -71,8 +76,9 @@ _lock = threading.Lock()
 _predict_lock = threading.Lock()  # an ultralytics model must not predict in two threads at once
 
 
-def load(name: str = DEFAULT_MODEL):
+def load(name: str | None = None):
     """Load a model once per process (the endpoint calls this at start, not per job)."""
+    name = name or default_model()
     with _lock:
         if name not in _models:
             # Keep ultralytics' banners off stdout, which carries vidagent's results.
