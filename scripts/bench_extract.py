@@ -19,29 +19,11 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchlib import make_clip, timed
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def make_clip(path: Path, minutes: float) -> None:
-    seconds = int(minutes * 60)
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=size=854x480:rate=30:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-         "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-g", "60", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-b:a", "96k", "-ac", "2", str(path)],
-        check=True,
-    )
-
-
-def timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def floor(video: Path) -> None:

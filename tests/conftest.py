@@ -32,8 +32,8 @@ def offline_environment(tmp_path_factory):
         HF_HUB_OFFLINE="1",
         VIDAGENT_CACHE_DIR=str(cache / "vidagent"),
     )
-    for name in list(os.environ):
-        if name.startswith("VIDAGENT_") and name != "VIDAGENT_CACHE_DIR":
+    for name in list(os.environ):  # a developer's own settings must not leak into tests
+        if (name.startswith("VIDAGENT_") and name != "VIDAGENT_CACHE_DIR") or name.startswith("RUNPOD_"):
             del os.environ[name]
     yield
 
@@ -82,8 +82,11 @@ class CliResult:
 
 
 @pytest.fixture
-def run_cli():
-    """Run the real `vidagent` command in a subprocess (exit codes, streams, no TTY)."""
+def run_cli(tmp_path_factory):
+    """Run the real `vidagent` command in a subprocess (exit codes, streams, no TTY).
+
+    It runs in an empty folder, so a developer's ./.env cannot change what is tested."""
+    workdir = tmp_path_factory.mktemp("cwd")
 
     def run(*args: str, env: dict | None = None, timeout: float = 600) -> CliResult:
         proc = subprocess.run(
@@ -92,7 +95,7 @@ def run_cli():
             text=True,
             timeout=timeout,
             env={**os.environ, **(env or {})},
-            cwd=ROOT,
+            cwd=workdir,
         )
         return CliResult(proc)
 
