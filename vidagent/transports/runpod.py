@@ -25,7 +25,7 @@ from ..config import Settings
 from ..errors import BackendError, ConfigError, JobFailed, JobTimeout
 from . import JobResult
 
-MAX_RUN_BYTES = 10 * 1024 * 1024  # RunPod's /run body limit
+MAX_RUN_BYTES = 10_000_000  # RunPod's /run body limit ("10 MB"; the stricter reading)
 MAX_RESUBMITS = 3
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 _POLL_FIRST_S, _POLL_MAX_S = 0.25, 3.0

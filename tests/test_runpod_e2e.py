@@ -1,0 +1,167 @@
+"""`vidagent analyze --backend runpod` against `vidagent serve` running the real endpoint
+handlers as RunPod SDK workers: real HTTP, real processes, real (offline) models."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import OFFLINE_CONFIG, ROOT
+
+pytestmark = pytest.mark.slow
+
+KEY = "rp_e2e_SECRET_do_not_print_4242"
+FAST = ("--config", OFFLINE_CONFIG, "--detect-fps", "2", "--yolo-batch", "4", "--progress", "lines")
+
+
+class Server:
+    def __init__(self, *args: str, workers: int = 1):
+        self.stderr_path = Path(os.environ["VIDAGENT_CACHE_DIR"]).parent / f"serve-{time.time_ns()}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vidagent", "serve", "--port", "0", "--api-key", KEY,
+             "--endpoint", f"yolo-ep=endpoints/yolo/handler.py:{workers}",
+             "--endpoint", f"whisper-ep=endpoints/whisper/handler.py:{workers}", *args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"), text=True,
+            env={**os.environ, "VIDAGENT_YOLO_MODEL": "offline:yolo11n-random",
+                 "VIDAGENT_WHISPER_MODEL": "offline:tiny.en", "VIDAGENT_WORKER_CONCURRENCY": "1"},
+        )
+        line = self.proc.stdout.readline()
+        assert line, self.stderr_path.read_text()[-3000:]
+        self.base_url = json.loads(line)["base_url"]
+
+    def env(self, **extra) -> dict:
+        return {"RUNPOD_API_KEY": KEY, "RUNPOD_BASE_URL": self.base_url,
+                "RUNPOD_YOLO_ENDPOINT_ID": "yolo-ep", "RUNPOD_WHISPER_ENDPOINT_ID": "whisper-ep", **extra}
+
+    def admin(self, what: str):
+        root = self.base_url.removesuffix("/v2")
+        return httpx.get(f"{root}/_vidagent/{what}", headers={"Authorization": KEY}, timeout=10).json()
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        return self.stderr_path.read_text()
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+def comparable(report: dict) -> dict:
+    """What must not depend on the backend: everything but timings, usage and the clock."""
+    return {k: v for k, v in report.items() if k not in ("timings", "usage", "created_at", "settings")}
+
+
+def analyze(run_cli, video, out, env, *extra):
+    result = run_cli("analyze", video, "--out", out, *FAST, *extra, env=env)
+    assert result.code == 0, result
+    return result, json.loads((Path(out) / Path(video).stem / "report.json").read_text())
+
+
+def test_runpod_report_equals_local_report(server, run_cli, sample, tmp_path):
+    local_result, local = analyze(run_cli, sample, tmp_path / "local", {}, "--backend", "local")
+    remote_result, remote = analyze(run_cli, sample, tmp_path / "remote", server.env(), "--backend", "runpod")
+    assert comparable(remote) == comparable(local)
+    assert local["detections"] and "fox" in json.dumps(local["transcript"]).lower()
+    usage = remote["usage"]
+    assert usage["yolo"]["jobs"] == 5 and usage["yolo"]["items"] == 20  # 20 frames in batches of 4
+    assert usage["whisper"]["jobs"] == 1
+    assert usage["yolo"]["execution_s"] > 0 and usage["whisper"]["execution_s"] > 0
+    # backend auto picks runpod once the endpoint ids are set
+    auto_result, auto = analyze(run_cli, sample, tmp_path / "auto", server.env())
+    assert comparable(auto) == comparable(local) and auto["usage"]["yolo"]["jobs"] == 5
+    # The key appears nowhere: not in output, logs or reports.
+    written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    for text in (remote_result.stdout, remote_result.stderr, auto_result.stdout, auto_result.stderr, written):
+        assert KEY not in text
+
+
+def test_wrong_key_is_one_line_and_exit_2(server, run_cli, sample, tmp_path):
+    result = run_cli("analyze", sample, "--out", tmp_path, *FAST, env=server.env(RUNPOD_API_KEY="wrong"))
+    assert result.code == 2, result
+    assert "RunPod rejected the API key (401)" in result.stderr and "Traceback" not in result.stderr
+    assert "wrong" not in result.stderr
+
+
+def test_faults_and_a_killed_worker_do_not_change_the_report(run_cli, sample, tmp_path):
+    clean = Server(workers=1)
+    try:
+        _, expected = analyze(run_cli, sample, tmp_path / "clean", clean.env(), "--backend", "runpod")
+    finally:
+        clean.stop()
+    faulty = Server("--fault-5xx", "0.1", "--fault-429", "0.05", "--fault-seed", "7", workers=2)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidagent", "analyze", str(sample), "--out", str(tmp_path / "faulty"),
+             *map(str, FAST), "--backend", "runpod"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **faulty.env()},
+        )
+        killed = None
+        deadline = time.monotonic() + 60
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            busy = [w for w in faulty.admin("workers")["workers"] if w["alive"] and w["jobs_in_progress"]]
+            if busy:
+                killed = busy[0]
+                os.kill(killed["pid"], signal.SIGKILL)
+            time.sleep(0.05)
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        assert killed is not None, "no worker was ever seen busy"
+        stats = faulty.admin("stats")
+        assert sum(ep["retried"] for ep in stats["endpoints"].values()) >= 1
+        assert sum(stats["faults"]["injected"].values()) >= 1
+    finally:
+        log = faulty.stop()
+    report = json.loads((tmp_path / "faulty" / "sample" / "report.json").read_text())
+    assert comparable(report) == comparable(expected)
+    assert report["usage"]["yolo"]["items"] == expected["usage"]["yolo"]["items"]  # nothing lost or doubled
+    assert KEY not in log
+
+
+def test_sigint_cancels_every_job_in_flight(run_cli, clips, tmp_path):
+    long_clip = clips(
+        "e2e-long.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=120",
+        "-f", "lavfi", "-i", "sine=duration=120", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", "-c:a", "aac",
+    )
+    srv = Server(workers=1)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidagent", "analyze", str(long_clip), "--out", str(tmp_path),
+             "--config", str(OFFLINE_CONFIG), "--detect-fps", "10", "--backend", "runpod"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **srv.env(RUNPOD_CONCURRENCY="4")},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            health = httpx.get(f"{srv.base_url}/yolo-ep/health", headers={"Authorization": KEY}).json()
+            if health["jobs"]["inQueue"] + health["jobs"]["inProgress"] >= 2:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("vidagent: error: interrupted")
+        while True:
+            jobs = [httpx.get(f"{srv.base_url}/{ep}/health", headers={"Authorization": KEY}).json()["jobs"]
+                    for ep in ("yolo-ep", "whisper-ep")]
+            if all(j["inQueue"] == 0 and j["inProgress"] == 0 for j in jobs):
+                break
+            assert time.monotonic() - stopped < 5, jobs
+            time.sleep(0.1)
+    finally:
+        srv.stop()

@@ -1,0 +1,508 @@
+"""The HTTP side: RunPod's client API, the worker job API its SDK polls, our admin routes.
+
+- Client API, `/v2/{endpoint}/run|runsync|status|stream|cancel|retry|health|purge-queue`:
+  what api.runpod.ai serves. Needs the API key when one is set; faults are injected here.
+- Worker job API, `/v2/{endpoint}/job-take|job-take-batch|job-stop|job-done|job-stream|ping
+  /{worker}`: what the SDK's production loop calls, authenticated by a per-server token in
+  the query string (the SDK keeps a job-take URL's query on every derived URL).
+- Admin, `/_vidagent/stats` and `/_vidagent/workers`: ours, for tests and drills.
+
+Long polls (job-take, job-stop, stream, runsync) wait on one broadcast that the job store
+fires on every change, and re-check their condition when woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from typing import Any, Callable
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+from .config import ServeConfig
+from .faults import FaultInjector
+from .jobs import COMPLETED, FAILED, IN_QUEUE, Job, JobStore, Policy
+from .workers import Supervisor, WorkerRecord
+
+log = logging.getLogger("vidagent.serve")
+
+# RunPod's limits (docs: operation reference), in bytes; the decimal reading is the strict one.
+RUN_LIMIT = 10_000_000
+RUNSYNC_LIMIT = 20_000_000
+# RunPod's documented minimums; smaller values are honoured here so drills run fast.
+MIN_EXECUTION_TIMEOUT_MS = 5000
+MIN_TTL_MS = 10_000
+
+TAKE_HOLD_S = 2.0  # a job queued while a worker waits is handed over at once
+STOP_HOLD_S = 20.0  # the SDK long-polls its stop channel; it sleeps 1 s after an empty answer
+STREAM_HOLD_S = 2.0  # the SDK's stream() re-polls without sleeping
+TICK_S = 0.05  # resolution of executionTimeout, ttl and retention
+WEBHOOK_ATTEMPTS = 3  # RunPod: the first call and 2 retries, 10 s apart
+WEBHOOK_RETRY_S = 10.0
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": message}` with an HTTP status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Broadcast:
+    """Wakes every waiter at once; a waiter re-checks its own condition."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        event = self._event
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+
+class Hub:
+    """Everything the routes share: the job store, the workers, faults, keys."""
+
+    def __init__(self, config: ServeConfig, api_key: str | None, worker_token: str):
+        self.config = config
+        self.api_key = api_key or None
+        self.worker_token = worker_token
+        self.changes = Broadcast()
+        self.store = JobStore(
+            config.endpoints,
+            retention_s=config.retention_s,
+            sync_retention_s=config.sync_retention_s,
+            on_final=self._finished,
+            on_change=self.changes.fire,
+        )
+        self.faults = FaultInjector(config.faults)
+        self.supervisor: Supervisor | None = None
+        self.closing = False
+        self.started_at = time.monotonic()
+        self._warned: set[str] = set()
+        self._webhooks: set[asyncio.Task] = set()
+        self._http: ClientSession | None = None
+
+    async def wait_for(self, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready() and not self.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await self.changes.wait(remaining)
+
+    async def tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.store.tick()
+
+    def close(self) -> None:
+        """Release every long poll (workers see 204 and notice their SIGTERM)."""
+        self.closing = True
+        self.changes.fire()
+
+    async def aclose(self) -> None:
+        for task in self._webhooks:
+            task.cancel()
+        if self._http is not None:
+            await self._http.close()
+
+    def warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("%s", message)
+
+    def _finished(self, job: Job) -> None:
+        timing = ""
+        if job.taken_at is not None:
+            body = job.status_body()
+            timing = f" (waited {body['delayTime']} ms, ran {body['executionTime']} ms)"
+        log.info("job %s on %s: %s%s", job.id, job.endpoint, job.status, timing)
+        if job.webhook:
+            task = asyncio.ensure_future(self._call_webhook(job.webhook, job.status_body()))
+            self._webhooks.add(task)
+            task.add_done_callback(self._webhooks.discard)
+
+    async def _call_webhook(self, url: str, body: dict[str, Any]) -> None:
+        if self._http is None:
+            self._http = ClientSession(timeout=ClientTimeout(total=10))
+        for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+            try:
+                async with self._http.post(url, json=body) as response:
+                    if response.status < 300:
+                        return
+                    problem = f"HTTP {response.status}"
+            except Exception as exc:  # any failure of someone else's server is only logged
+                problem = f"{type(exc).__name__}: {exc}"
+            log.warning("webhook of job %s, attempt %d of %d: %s", body["id"], attempt, WEBHOOK_ATTEMPTS, problem)
+            if attempt < WEBHOOK_ATTEMPTS:
+                await asyncio.sleep(WEBHOOK_RETRY_S)
+
+
+HUB = web.AppKey("hub", Hub)
+
+
+def build_app(hub: Hub) -> web.Application:
+    app = web.Application(middlewares=[_gate], client_max_size=64 * 1024 * 1024)
+    app[HUB] = hub
+    v2 = "/v2/{endpoint}"
+    routes: list[tuple[str, tuple[str, ...], str, Any]] = [
+        ("client.run", ("POST",), f"{v2}/run", run),
+        ("client.runsync", ("POST",), f"{v2}/runsync", runsync),
+        ("client.status", ("GET", "POST"), f"{v2}/status/{{job_id}}", status),
+        ("client.stream", ("GET", "POST"), f"{v2}/stream/{{job_id}}", stream),
+        ("client.cancel", ("POST",), f"{v2}/cancel/{{job_id}}", cancel),
+        ("client.retry", ("POST",), f"{v2}/retry/{{job_id}}", retry),
+        ("client.health", ("GET",), f"{v2}/health", health),
+        ("client.purge", ("POST",), f"{v2}/purge-queue", purge_queue),
+        ("worker.take", ("GET",), f"{v2}/job-take/{{worker}}", job_take),
+        ("worker.take-batch", ("GET",), f"{v2}/job-take-batch/{{worker}}", job_take),
+        ("worker.stop", ("GET",), f"{v2}/job-stop/{{worker}}", job_stop),
+        ("worker.done", ("POST",), f"{v2}/job-done/{{worker}}/{{job_id}}", job_done),
+        ("worker.stream", ("POST",), f"{v2}/job-stream/{{worker}}/{{job_id}}", job_stream),
+        ("worker.ping", ("GET",), f"{v2}/ping/{{worker}}", ping),
+        ("admin.stats", ("GET",), "/_vidagent/stats", admin_stats),
+        ("admin.workers", ("GET",), "/_vidagent/workers", admin_workers),
+    ]
+    for name, methods, path, handler in routes:
+        resource = app.router.add_resource(path, name=name)
+        for method in methods:
+            resource.add_route(method, handler)
+    return app
+
+
+# -- middleware: faults, auth, wake-ups -----------------------------------------------
+
+
+@web.middleware
+async def _gate(request: web.Request, handler):
+    hub = request.app[HUB]
+    kind = (getattr(request.match_info.route, "name", None) or "").split(".")[0]
+    if kind == "client":
+        if hub.faults.delay_s:
+            await asyncio.sleep(hub.faults.delay_s)
+        fault = hub.faults.draw()
+        if fault is not None:
+            headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s is not None else None
+            return web.json_response({"error": f"injected fault: HTTP {fault.status}"}, status=fault.status, headers=headers)
+    if kind in ("client", "admin") and hub.api_key and not _has_key(request, hub.api_key):
+        return web.json_response({"error": "unauthorized: send the API key as 'Authorization: Bearer KEY'"}, status=401)
+    if kind == "worker" and not hmac.compare_digest(request.query.get("token", "").encode(), hub.worker_token.encode()):
+        return web.json_response({"error": "unauthorized worker"}, status=401)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
+
+
+def _has_key(request: web.Request, key: str) -> bool:
+    given = request.headers.get("Authorization", "").strip()
+    if given[:7].lower() == "bearer ":
+        given = given[7:].strip()
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+# -- client API -----------------------------------------------------------------------
+
+
+async def run(request: web.Request) -> web.Response:
+    job = await _submit(request, sync=False)
+    return web.json_response({"id": job.id, "status": job.status})
+
+
+async def runsync(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    job = await _submit(request, sync=True)
+    wait_s = hub.config.runsync_wait_s
+    if "wait" in request.query:  # RunPod: ?wait=ms, 1000 to 300000
+        wait_s = min(300.0, max(1.0, _number(request.query["wait"], "wait") / 1000))
+    await hub.wait_for(lambda: job.final or hub.store.get(job.id) is None, wait_s)
+    return web.json_response(job.status_body())
+
+
+async def status(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    job = _job(request)
+    if "ttl" in request.query:  # RunPod: keep this finished result only this much longer
+        hub.store.keep_for(job.id, _number(request.query["ttl"], "ttl") / 1000)
+    return web.json_response(job.status_body())
+
+
+async def stream(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    job = _job(request)
+    await hub.wait_for(lambda: job.stream_read < len(job.stream) or job.final, STREAM_HOLD_S)
+    chunks = hub.store.read_stream(job.id)
+    return web.json_response({"status": job.status, "stream": [{"output": c} for c in chunks]})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    job = hub.store.cancel(_job(request).id)
+    assert job is not None
+    return web.json_response({"id": job.id, "status": job.status})
+
+
+async def retry(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    job = hub.store.retry(_job(request).id)
+    assert job is not None
+    if job.status != IN_QUEUE:
+        raise ApiError(400, f"only FAILED or TIMED_OUT jobs can be retried; job {job.id} is {job.status}")
+    return web.json_response({"id": job.id, "status": job.status})
+
+
+async def health(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    endpoint = _endpoint(request)
+    counters = hub.store.counters[endpoint]
+    counts = hub.store.counts(endpoint)
+    return web.json_response({
+        "jobs": {
+            "completed": counters.final[COMPLETED],
+            "failed": counters.final[FAILED],
+            "inProgress": counts["in_progress"],
+            "inQueue": counts["in_queue"],
+            "retried": counters.retried,
+        },
+        "workers": _worker_states(hub, endpoint),
+    })
+
+
+async def purge_queue(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    removed = hub.store.purge(_endpoint(request))
+    return web.json_response({"removed": removed, "status": "completed"})
+
+
+async def _submit(request: web.Request, sync: bool) -> Job:
+    hub = request.app[HUB]
+    endpoint = _endpoint(request)
+    limit = RUNSYNC_LIMIT if sync else RUN_LIMIT
+    route = "/runsync" if sync else "/run"
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"request body too large; {route} accepts at most {limit // 1_000_000} MB") from None
+    if len(raw) > limit:
+        raise ApiError(413, f"request body is {len(raw)} bytes; {route} accepts at most {limit // 1_000_000} MB ({limit} bytes)")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "request body is not valid JSON") from None
+    if not isinstance(body, dict) or "input" not in body:
+        raise ApiError(400, 'request body needs an "input" field: {"input": {...}}')
+    webhook = body.get("webhook")
+    if webhook is not None and not (isinstance(webhook, str) and webhook.startswith(("http://", "https://"))):
+        raise ApiError(400, '"webhook" must be an http(s) URL')
+    extra = {"s3Config": body["s3Config"]} if "s3Config" in body else None
+    job = hub.store.submit(endpoint, body["input"], _policy(hub, body.get("policy")), sync=sync, webhook=webhook, extra=extra)
+    log.debug("job %s queued on %s (%d bytes)", job.id, endpoint, len(raw))
+    return job
+
+
+def _policy(hub: Hub, raw: Any) -> Policy:
+    if raw is None:
+        return Policy()
+    if not isinstance(raw, dict):
+        raise ApiError(400, '"policy" must be an object')
+    defaults = Policy()
+    values = {}
+    for key, attr, minimum in (
+        ("executionTimeout", "execution_timeout_s", MIN_EXECUTION_TIMEOUT_MS),
+        ("ttl", "ttl_s", MIN_TTL_MS),
+    ):
+        value = raw.get(key)
+        if value is None:
+            values[attr] = getattr(defaults, attr)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ApiError(400, f'"policy.{key}" must be a positive number of milliseconds')
+        if value < minimum:
+            hub.warn_once(key, f"policy.{key} {value:g} ms is below RunPod's minimum ({minimum} ms): "
+                               "honoured here, not by RunPod")
+        values[attr] = value / 1000
+    return Policy(**values)
+
+
+def _endpoint(request: web.Request) -> str:
+    name = request.match_info["endpoint"]
+    if not request.app[HUB].store.has_endpoint(name):
+        raise ApiError(404, f"endpoint {name!r} not found")
+    return name
+
+
+def _job(request: web.Request) -> Job:
+    endpoint = _endpoint(request)
+    job_id = request.match_info["job_id"]
+    job = request.app[HUB].store.get(job_id)
+    if job is None or job.endpoint != endpoint:
+        raise ApiError(404, f"job {job_id} not found: unknown id, or its result has expired")
+    return job
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ApiError(400, f"?{name} must be a number of milliseconds") from None
+    if value < 0:
+        raise ApiError(400, f"?{name} must not be negative")
+    return value
+
+
+def _worker_states(hub: Hub, endpoint: str) -> dict[str, int]:
+    states = {"idle": 0, "running": 0, "initializing": 0}
+    for record in hub.supervisor.records(endpoint) if hub.supervisor else []:
+        if not record.alive:
+            continue
+        if record.ready_at is None:
+            states["initializing"] += 1
+        elif hub.store.worker_jobs(record.id):
+            states["running"] += 1
+        else:
+            states["idle"] += 1
+    return states
+
+
+# -- worker job API -------------------------------------------------------------------
+
+
+async def job_take(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    record = _worker(request)
+    hub.supervisor.mark_ready(record)
+    count = 1
+    if request.match_info.route.name == "worker.take-batch":
+        count = max(1, min(64, int(_number(request.query.get("batch_size", "1"), "batch_size"))))
+    await hub.wait_for(lambda: hub.store.queued(record.endpoint) > 0, TAKE_HOLD_S)
+    if hub.closing or not record.alive or _disconnected(request):
+        return web.Response(status=204)
+    jobs = hub.store.take(record.endpoint, record.id, count)
+    if not jobs:
+        return web.Response(status=204)
+    for job in jobs:
+        log.debug("job %s taken by %s", job.id, record.id)
+    if request.match_info.route.name == "worker.take":
+        return web.json_response(jobs[0].work_item())
+    return web.json_response([job.work_item() for job in jobs])
+
+
+async def job_stop(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    record = _worker(request)
+    await hub.wait_for(lambda: hub.store.has_stops(record.id), STOP_HOLD_S)
+    if _disconnected(request):
+        return web.Response(status=204)  # the stops stay pending for its next poll
+    job_ids = hub.store.pop_stops(record.id)
+    if not job_ids:
+        return web.Response(status=204)
+    log.debug("worker %s told to stop %s", record.id, ", ".join(job_ids))
+    return web.json_response({"jobsToStop": job_ids})
+
+
+async def job_done(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    record = _worker(request)
+    job_id = request.match_info["job_id"]
+    result = await _worker_body(request)
+    if hub.store.finish(record.id, job_id, result) is None:
+        log.debug("ignored a result for job %s from %s (cancelled, timed out, expired or retried)", job_id, record.id)
+    return web.Response(status=200)
+
+
+async def job_stream(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    record = _worker(request)
+    result = await _worker_body(request)
+    hub.store.add_stream(record.id, request.match_info["job_id"], result.get("output"))
+    return web.Response(status=200)
+
+
+async def ping(request: web.Request) -> web.Response:
+    record = _worker(request)
+    record.last_ping_at = time.monotonic()
+    if request.query.get("status") == "unhealthy":
+        log.warning("worker %s reports itself unhealthy: %s: %s", record.id,
+                    request.query.get("check", "?"), request.query.get("reason", ""))
+    return web.Response(status=200)
+
+
+def _worker(request: web.Request) -> WorkerRecord:
+    hub = request.app[HUB]
+    record = hub.supervisor.lookup(request.match_info["worker"]) if hub.supervisor else None
+    if record is None or record.endpoint != request.match_info["endpoint"]:
+        raise ApiError(404, "unknown worker")
+    return record
+
+
+async def _worker_body(request: web.Request) -> dict[str, Any]:
+    # The SDK posts a JSON string labelled application/x-www-form-urlencoded.
+    try:
+        body = json.loads(await request.text())
+    except ValueError:
+        raise ApiError(400, "job result is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "job result must be a JSON object")
+    return body
+
+
+def _disconnected(request: web.Request) -> bool:
+    # aiohttp does not cancel a handler whose client left: never hand a job to a closed socket.
+    return request.transport is None or request.transport.is_closing()
+
+
+# -- admin ----------------------------------------------------------------------------
+
+
+async def admin_stats(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    endpoints = {}
+    for name, counters in hub.store.counters.items():
+        counts = hub.store.counts(name)
+        endpoints[name] = {
+            "accepted": {"run": counters.accepted_run, "runsync": counters.accepted_runsync},
+            "final": dict(counters.final),
+            "retried": counters.retried,
+            "expired": counters.expired,
+            "purged": counters.purged,
+            "in_queue": counts["in_queue"],
+            "in_progress": counts["in_progress"],
+            "workers": _worker_states(hub, name),
+        }
+    return web.json_response({
+        "uptime_s": round(time.monotonic() - hub.started_at, 3),
+        "endpoints": endpoints,
+        "faults": {"injected": {str(code): n for code, n in sorted(hub.faults.injected.items())}},
+    })
+
+
+async def admin_workers(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    now = time.monotonic()
+    workers = [
+        {
+            "id": record.id,
+            "endpoint": record.endpoint,
+            "pid": record.pid,
+            "alive": record.alive,
+            "ready": record.ready_at is not None,
+            "exit_code": record.exit_code,
+            "jobs_in_progress": hub.store.worker_jobs(record.id),
+            "uptime_s": round((record.exited_at or now) - record.started_at, 3),
+            "last_ping_s_ago": None if record.last_ping_at is None else round(now - record.last_ping_at, 3),
+        }
+        for record in (hub.supervisor.records() if hub.supervisor else [])
+    ]
+    return web.json_response({"workers": workers})

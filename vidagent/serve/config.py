@@ -1,0 +1,175 @@
+"""What `vidagent serve` runs: endpoints (handler scripts and worker counts), limits, faults.
+
+Two layers, flags over a YAML file (`--config`); the file's handler paths are relative to
+the file, `--endpoint` paths to the working directory. The API key is never read from the
+file: it belongs in `--api-key` or `VIDAGENT_SERVE_API_KEY`, not in a file someone commits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+import socket
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+
+# Endpoint ids appear in every URL, worker ids and logs: keep them URL- and shell-safe.
+ENDPOINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class FaultSettings(BaseModel):
+    """Failures injected into the client API (never the worker job API or admin routes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_5xx: float = Field(0.0, ge=0, le=1, description="Fraction of client requests answered 500/502/503.")
+    rate_429: float = Field(0.0, ge=0, le=1, description="Fraction of client requests answered 429.")
+    retry_after_s: int = Field(1, ge=0, le=3600, description="Retry-After of an injected 429, seconds.")
+    delay_ms: float = Field(0.0, ge=0, le=60_000, description="Latency added to every client request.")
+    seed: int | None = Field(None, description="Seed of the fault draws (reproducible runs).")
+
+    @model_validator(mode="after")
+    def _rates_fit(self) -> "FaultSettings":
+        if self.rate_5xx + self.rate_429 > 1:
+            raise ValueError("rate_5xx + rate_429 must not exceed 1")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.rate_5xx or self.rate_429 or self.delay_ms)
+
+
+class EndpointSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    handler: Path = Field(description="Handler script that calls runpod.serverless.start.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes kept running.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment of its workers.")
+    python: str | None = Field(None, description="Interpreter for its workers; default: this one.")
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # YAML turns `1` and `true` into numbers and booleans; the environment wants text.
+        if isinstance(value, Mapping):
+            return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+        return value
+
+
+class ServeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on (loopback unless allow_remote).")
+    port: int = Field(0, ge=0, le=65535, description="Port; 0 picks a free one.")
+    allow_remote: bool = Field(False, description="Permit a non-loopback host.")
+    retention_s: float = Field(1800, gt=0, description="How long a finished /run job stays readable.")
+    sync_retention_s: float = Field(60, gt=0, description="How long a finished /runsync job stays readable.")
+    runsync_wait_s: float = Field(90, gt=0, le=300, description="How long /runsync waits by default.")
+    start_timeout_s: float = Field(300, gt=0, description="How long workers may take to start.")
+    faults: FaultSettings = Field(default_factory=FaultSettings)
+    endpoints: dict[str, EndpointSpec] = Field(default_factory=dict)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _ids(cls, value: dict[str, EndpointSpec]) -> dict[str, EndpointSpec]:
+        for name in value:
+            if not ENDPOINT_ID.match(name):
+                raise ValueError(f"endpoint id {name!r}: use letters, digits, '-' and '_'")
+        return value
+
+
+def parse_endpoint_flag(text: str) -> tuple[str, Path, int | None]:
+    """`ID=PATH[:WORKERS]` → (id, path, workers or None)."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise ConfigError(f"--endpoint {text!r}: expected ID=PATH[:WORKERS], e.g. yolo=endpoints/yolo/handler.py:2")
+    workers = None
+    head, colon, tail = rest.rpartition(":")
+    if colon and tail.isdigit():
+        rest, workers = head, int(tail)
+    return name, Path(rest), workers
+
+
+def load_serve_config(
+    path: Path | None,
+    overrides: Mapping[str, Any] | None = None,
+    endpoint_flags: list[str] | None = None,
+    cwd: Path | None = None,
+) -> ServeConfig:
+    """Build the config: YAML file, then flags (`None` values mean "not given")."""
+    cwd = cwd or Path.cwd()
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_yaml(path)
+        for spec in (data.get("endpoints") or {}).values():
+            if isinstance(spec, dict) and "handler" in spec:
+                spec["handler"] = path.parent / str(spec["handler"])
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key.startswith("faults."):
+            data.setdefault("faults", {})[key.split(".", 1)[1]] = value
+        else:
+            data[key] = value
+    endpoints = data.setdefault("endpoints", {})
+    if not isinstance(endpoints, dict):
+        raise ConfigError(f"{path}: 'endpoints' must be a mapping of endpoint id to settings")
+    for flag in endpoint_flags or []:
+        name, handler, workers = parse_endpoint_flag(flag)
+        spec = dict(endpoints.get(name) or {})
+        spec["handler"] = cwd / handler
+        if workers is not None:
+            spec["workers"] = workers
+        endpoints[name] = spec
+    try:
+        config = ServeConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        source = f"{path}: " if path else ""
+        raise ConfigError(f"{source}{where}: {err['msg']}") from None
+    _check(config)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "api_key" in data:
+        raise ConfigError(f"{path}: api_key is not read from files; use --api-key or VIDAGENT_SERVE_API_KEY")
+    return data
+
+
+def _check(config: ServeConfig) -> None:
+    if not config.endpoints:
+        raise ConfigError("no endpoints: pass --endpoint ID=PATH[:WORKERS] or a --config file with 'endpoints:'")
+    for name, spec in config.endpoints.items():
+        if not spec.handler.is_file():
+            raise ConfigError(f"endpoint {name}: handler script not found: {spec.handler}")
+        if spec.python and shutil.which(spec.python) is None:
+            raise ConfigError(f"endpoint {name}: python interpreter not found: {spec.python}")
+    if not config.allow_remote and not is_loopback(config.host):
+        raise ConfigError(
+            f"--host {config.host} is not a loopback address; pass --allow-remote to listen on it "
+            "(and set an API key: anyone who can reach it can run your handlers)"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
