@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from vidagent.captions.policy import CaptionPolicy, PolicySettings, scene_distance, signature
+from vidagent.captions.policy import CaptionPolicy, PolicySettings
+from vidagent.media.signature import scene_distance, signature
 
 GREY = np.full((8, 8), 0.5, np.float32)
 

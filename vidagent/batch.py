@@ -80,19 +80,23 @@ def output_folders(inputs: list[Path], out: Path) -> dict[Path, Path]:
 
 
 def needed_endpoints(settings: Settings) -> list[str]:
-    return [name for name, on in (("yolo", settings.detect), ("whisper", settings.transcribe)) if on]
+    stages = (("yolo", settings.detect), ("whisper", settings.transcribe),
+              ("vlm", settings.caption or settings.summary))
+    return [name for name, on in stages if on]
 
 
 def check_payload_limits(settings: Settings, transport) -> None:
-    limit = transport.max_payload_bytes
-    if limit is None or not settings.transcribe:
+    if not settings.transcribe:
+        return
+    limit = transport.payload_limit("whisper")
+    if limit is None:
         return
     # A chunk may run up to 20% past its target while the cut looks for a pause.
     wav_bytes = settings.audio_chunk_s * 1.2 * SAMPLE_RATE * 2
     if wav_bytes * 4 / 3 > limit:
         longest = int(limit * 3 / 4 / (1.2 * SAMPLE_RATE * 2))
         raise ConfigError(
-            f"audio_chunk_s {settings.audio_chunk_s:g} makes jobs over the {transport.name} "
+            f"audio_chunk_s {settings.audio_chunk_s:g} makes jobs over the {transport.transport('whisper').name} "
             f"payload limit ({limit / 1e6:.0f} MB): use at most {longest}"
         )
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from .errors import ConfigError
 
 ENV_PREFIX = "VIDAGENT_"
-OutputFormat = Literal["json", "srt", "vtt"]
+OutputFormat = Literal["json", "srt", "vtt", "captions_srt", "captions_vtt"]
 
 
 class Settings(BaseModel):
@@ -39,6 +39,8 @@ class Settings(BaseModel):
     )
     detect: bool = Field(True, description="Run object detection.")
     transcribe: bool = Field(True, description="Run speech transcription.")
+    caption: bool = Field(False, description="Caption frames with the VLM (Qwen3-VL), when the policy says.")
+    summary: bool = Field(False, description="Ask the VLM for one summary of the video at the end.")
 
     detect_fps: float = Field(10.0, gt=0, le=120, description="Detection frames per second of video.")
     detect_size: int = Field(640, ge=32, le=4096, description="Long side of detection frames, pixels.")
@@ -53,6 +55,23 @@ class Settings(BaseModel):
     yolo_classes: list[int] | None = Field(None, description="Keep only these class ids (all if unset).")
     yolo_max_det: int = Field(300, ge=1, description="Maximum detections per frame.")
     yolo_batch: int = Field(16, ge=1, le=256, description="Frames per detection job.")
+
+    caption_fps: float = Field(1.0, gt=0, le=10, description="Caption candidates per second of video.")
+    caption_size: int = Field(768, ge=64, le=2048, description="Long side of caption frames, pixels.")
+    caption_min_gap_s: float = Field(2.0, ge=0, description="Never caption sooner than this after the last.")
+    caption_max_gap_s: float = Field(10.0, gt=0, description="Caption again after this long if the picture changed at all.")
+    caption_scene_threshold: float = Field(0.12, ge=0, le=1, description="Picture change (0-1) that counts as a new scene.")
+    caption_trigger_classes: list[str] = Field(default_factory=list, description="Detected labels whose appearance triggers a caption.")
+    caption_max_per_minute: int = Field(12, ge=1, description="Hard cap on captions per minute of video.")
+    caption_grounding: bool = Field(True, description="Give the VLM the frame's detections and nearby speech.")
+    caption_structured: bool = Field(True, description="Ask for JSON answers (caption, people, actions, text); plain text if unsupported.")
+    caption_prompt: Path | None = Field(None, description="Prompt file for captions (default: configs/prompts/caption.txt).")
+    summary_prompt: Path | None = Field(None, description="Prompt file for the summary (default: configs/prompts/summary.txt).")
+    vlm_model: str = Field("Qwen/Qwen3-VL-8B-Instruct", description="VLM model name as the server knows it, or offline:qwen3-vl-tiny.")
+    vlm_base_url: str | None = Field(None, description="Any OpenAI-compatible server; default: RunPod's route of RUNPOD_VLM_ENDPOINT_ID.")
+    vlm_api_key: SecretStr | None = Field(None, description="Key for vlm_base_url (default: RUNPOD_API_KEY).")
+    vlm_max_tokens: int = Field(256, ge=1, le=8192, description="Most tokens per VLM answer.")
+    vlm_concurrency: int = Field(8, ge=1, le=256, description="VLM requests in flight.")
 
     whisper_model: str = Field(
         "large-v3-turbo", description="Whisper model: name, local path or offline:<name>."
@@ -89,7 +108,7 @@ class Settings(BaseModel):
 FIELDS = tuple(Settings.model_fields)
 
 
-SECRET_FIELDS = frozenset({"runpod_api_key"})
+SECRET_FIELDS = frozenset({"runpod_api_key", "vlm_api_key"})
 
 
 def env_name(field: str) -> str:

@@ -8,7 +8,9 @@ overlap while memory stays bounded by the queue and the jobs in flight.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import threading
+from collections import deque
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +26,10 @@ from .media.sampler import ExtractStats, SampledFrame, extract
 from .plan import SamplingPlan, make_plan
 from .report.model import EndpointUsage, FrameDetections, Report, Segment, Transcript
 from .tasks import detect, transcribe
-from .transports import JobResult, Transport
+from .captions.policy import CaptionPolicy, PolicySettings
+from .report.model import Caption
+from .tasks import caption
+from .transports import JobResult, Router
 
 QUEUE_ITEMS = 32
 
@@ -51,19 +56,23 @@ class _Collected:
     segments: list[Segment] = field(default_factory=list)
     languages: list[tuple[str | None, float | None, float]] = field(default_factory=list)
     usage: dict[str, EndpointUsage] = field(default_factory=dict)
+    captions: list[Caption] = field(default_factory=list)
+    summary: str | None = None
     silent_chunks: int = 0
     audio_chunks: int = 0
 
-    def record(self, endpoint: str, result: JobResult, items: int) -> None:
+    def record(self, endpoint: str, result: JobResult, items: int, tokens: tuple[int, int] = (0, 0)) -> None:
         usage = self.usage.setdefault(endpoint, EndpointUsage())
         usage.jobs += 1
         usage.items += items
+        usage.prompt_tokens += tokens[0]
+        usage.completion_tokens += tokens[1]
         usage.execution_s = round(usage.execution_s + result.execution_s, 3)
         usage.delay_s = round(usage.delay_s + result.delay_s, 3)
 
 
 async def analyze_video(
-    path: Path, settings: Settings, transport: Transport, progress: Progress | None = None
+    path: Path, settings: Settings, transport: Router, progress: Progress | None = None
 ) -> Report:
     progress = progress or _NoProgress()
     started = time.perf_counter()
@@ -75,7 +84,6 @@ async def analyze_video(
     stats = ExtractStats()
     items = extract(path, media, list(plan.frame_specs), plan.audio_chunk_s, settings.jpeg_quality, stats)
     run = _VideoRun(media, settings, transport, progress)
-    batcher = detect.FrameBatcher(settings.yolo_batch, transport.max_payload_bytes)
     try:
         async with asyncio.TaskGroup() as jobs:
             run.jobs = jobs
@@ -83,10 +91,13 @@ async def analyze_video(
                 if isinstance(item, AudioChunk):
                     await run.send_chunk(item)
                 elif item.kind == "detect":
-                    for batch in batcher.add(item):
-                        await run.send_frames(batch)
-            if last := batcher.flush():
-                await run.send_frames(last)
+                    await run.add_detect_frame(item)
+                else:
+                    run.captions.offer(item)
+                await run.release_captions()
+            await run.extraction_finished()
+        if settings.summary:
+            await run.summarise()
     except BaseExceptionGroup as group:
         raise first_error(group) from None
 
@@ -98,20 +109,30 @@ async def analyze_video(
 
 
 class _VideoRun:
-    """Starts the jobs of one video, at most CONCURRENCY per endpoint, and collects results."""
+    """Starts the jobs of one video, a bounded number per endpoint, and collects results."""
 
-    def __init__(self, media: MediaInfo, settings: Settings, transport: Transport, progress: Progress):
+    def __init__(self, media: MediaInfo, settings: Settings, transport: Router, progress: Progress):
         self.media, self.settings, self.transport, self.progress = media, settings, transport, progress
         self.collected = _Collected()
-        self.limits = {
-            name: asyncio.Semaphore(transport.concurrency(name))
-            for name in (detect.ENDPOINT, transcribe.ENDPOINT)
-        }
+        self.limits = {name: asyncio.Semaphore(transport.concurrency(name)) for name in transport.routes}
         self.jobs: asyncio.TaskGroup | None = None
+        self.batcher = detect.FrameBatcher(settings.yolo_batch, transport.payload_limit(detect.ENDPOINT)) \
+            if settings.detect else None
+        self.captions = _CaptionGate(settings, media)
+        self._changed = asyncio.Event()  # a job finished: held captions may be releasable
+        if settings.caption or settings.summary:
+            self._caption_prompt = caption.load_prompt(settings.caption_prompt, "caption.txt")
+
+    async def add_detect_frame(self, frame: SampledFrame) -> None:
+        self.captions.detect_frame_seen(frame.t)
+        for batch in self.batcher.add(frame):
+            await self.send_frames(batch)
 
     async def send_frames(self, frames: list[SampledFrame]) -> None:
         def done(result: JobResult) -> None:
-            self.collected.detections += detect.parse_result(result.output, frames, self.media)
+            found = detect.parse_result(result.output, frames, self.media)
+            self.collected.detections += found
+            self.captions.detections_done(found)
             self.collected.record(detect.ENDPOINT, result, len(frames))
             self.progress.advanced("detect", len(frames))
 
@@ -119,19 +140,55 @@ class _VideoRun:
 
     async def send_chunk(self, chunk: AudioChunk) -> None:
         self.collected.audio_chunks += 1
+        self.captions.chunk_seen(chunk)
         if chunk.is_silent:  # nothing to hear: send nothing, invent nothing
             self.collected.silent_chunks += 1
+            self.captions.chunk_done(chunk, [])
             self.progress.advanced("transcribe", 1)
             return
 
         def done(result: JobResult) -> None:
             segments, language, probability = transcribe.parse_result(result.output, chunk)
             self.collected.segments += segments
+            self.captions.chunk_done(chunk, segments)
             self.collected.languages.append((language, probability, chunk.duration))
             self.collected.record(transcribe.ENDPOINT, result, 1)
             self.progress.advanced("transcribe", 1)
 
         await self._start(transcribe.ENDPOINT, transcribe.build_job(chunk, self.settings), done)
+
+    async def release_captions(self) -> None:
+        for frame, reason, context in self.captions.release():
+            self.progress.advanced("caption", 1)
+            if reason is not None:
+                await self._send_caption(frame, reason, context)
+
+    async def extraction_finished(self) -> None:
+        if self.batcher is not None and (last := self.batcher.flush()):
+            await self.send_frames(last)
+        self.captions.extraction_done()
+        while self.captions.waiting():
+            await self.release_captions()
+            if self.captions.waiting():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def _send_caption(self, frame: SampledFrame, reason: str, context: str) -> None:
+        def done(result: JobResult) -> None:
+            self.collected.captions.append(caption.parse_result(result.output, frame.t, reason))
+            self.collected.record(caption.ENDPOINT, result, 1, caption.token_usage(result.output))
+
+        payload = caption.build_job(frame, context, self.settings, self._caption_prompt)
+        await self._start(caption.ENDPOINT, payload, done)
+
+    async def summarise(self) -> None:
+        prompt = caption.load_prompt(self.settings.summary_prompt, "summary.txt")
+        captions = sorted(self.collected.captions, key=lambda c: c.t)
+        segments = sorted(self.collected.segments, key=lambda s: s.start)
+        payload = caption.build_summary_job(captions, segments, self.settings, prompt)
+        result = await self.transport.submit(caption.ENDPOINT, payload)
+        self.collected.summary = caption.answer_text(result.output).strip()
+        self.collected.record(caption.ENDPOINT, result, 1, caption.token_usage(result.output))
 
     async def _start(self, endpoint: str, payload: dict[str, Any], on_result: Callable[[JobResult], None]):
         # Waiting here, not inside the task, is the backpressure that keeps memory flat.
@@ -143,6 +200,109 @@ class _VideoRun:
             on_result(await self.transport.submit(endpoint, payload))
         finally:
             self.limits[endpoint].release()
+            self._changed.set()
+
+
+class _CaptionGate:
+    """Holds caption candidates until what grounds them is known (the detections at their
+    time, the speech around it), then runs the policy over them in time order."""
+
+    DETECT_WINDOW_S = 0.5
+    SPEECH_WINDOW_S = 5.0
+
+    def __init__(self, settings: Settings, media: MediaInfo):
+        self.enabled = settings.caption
+        self.policy = CaptionPolicy(
+            PolicySettings(
+                min_gap_s=settings.caption_min_gap_s,
+                max_gap_s=settings.caption_max_gap_s,
+                scene_threshold=settings.caption_scene_threshold,
+                trigger_classes=tuple(settings.caption_trigger_classes),
+                max_per_minute=settings.caption_max_per_minute,
+            )
+        )
+        needs_labels = bool(settings.caption_trigger_classes) or settings.caption_grounding
+        self.wait_for_detections = settings.detect and needs_labels
+        self.wait_for_speech = settings.transcribe and media.has_audio and settings.caption_grounding
+        self.grounding = settings.caption_grounding
+        self._pending: deque[SampledFrame] = deque()
+        self._detect_seen_until = -1.0
+        self._detect_outstanding: dict[float, int] = {}
+        self._detections: dict[float, FrameDetections] = {}
+        self._detection_times: list[float] = []
+        self._chunks: dict[int, float | None] = {}  # chunk index -> end time once done
+        self._segments: list[Segment] = []
+        self._extracted = False
+
+    def offer(self, frame: SampledFrame) -> None:
+        if self.enabled:
+            self._pending.append(frame)
+
+    def detect_frame_seen(self, t: float) -> None:
+        self._detect_seen_until = t
+        self._detect_outstanding[t] = self._detect_outstanding.get(t, 0) + 1
+
+    def detections_done(self, found: list[FrameDetections]) -> None:
+        for frame in found:
+            self._detect_outstanding.pop(frame.t, None)
+            self._detections[frame.t] = frame
+            bisect.insort(self._detection_times, frame.t)
+
+    def chunk_seen(self, chunk: AudioChunk) -> None:
+        self._chunks[chunk.index] = None
+
+    def chunk_done(self, chunk: AudioChunk, segments: list[Segment]) -> None:
+        self._chunks[chunk.index] = chunk.end
+        self._segments += segments
+
+    def extraction_done(self) -> None:
+        self._extracted = True
+
+    def waiting(self) -> bool:
+        return bool(self._pending)
+
+    def release(self) -> list[tuple[SampledFrame, str | None, str]]:
+        """(frame, reason or None, grounding text) for each candidate now decidable."""
+        released = []
+        while self._pending and self._known_at(self._pending[0].t):
+            frame = self._pending.popleft()
+            labels = self._labels_near(frame.t)
+            reason = self.policy.decide(frame.t, frame.signature, labels)
+            context = ""
+            if reason is not None and self.grounding:
+                near = self._nearest_detections(frame.t)
+                context = caption.grounding(frame.t, near, self._segments, self.SPEECH_WINDOW_S)
+            released.append((frame, reason, context))
+        return released
+
+    def _known_at(self, t: float) -> bool:
+        if self.wait_for_detections:
+            horizon = t + self.DETECT_WINDOW_S
+            if not self._extracted and self._detect_seen_until < horizon:
+                return False
+            if any(pending_t <= horizon for pending_t in self._detect_outstanding):
+                return False
+        if self.wait_for_speech and not self._speech_known_until(t + self.SPEECH_WINDOW_S):
+            return False
+        return True
+
+    def _speech_known_until(self, t: float) -> bool:
+        covered = 0.0
+        for index in sorted(self._chunks):
+            end = self._chunks[index]
+            if end is None:
+                return covered >= t
+            covered = end
+        return covered >= t or self._extracted
+
+    def _nearest_detections(self, t: float) -> list[FrameDetections]:
+        i = bisect.bisect_left(self._detection_times, t)
+        near = self._detection_times[max(0, i - 1): i + 1]
+        return [self._detections[x] for x in near]
+
+    def _labels_near(self, t: float) -> set[str]:
+        near = [d for d in self._nearest_detections(t) if abs(d.t - t) <= self.DETECT_WINDOW_S]
+        return {obj.label for d in near for obj in d.objects}
 
 
 def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: ExtractStats, timings) -> Report:
@@ -156,6 +316,8 @@ def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: Extract
         models["detector"] = settings.yolo_model
     if settings.transcribe and media.has_audio:
         models["transcriber"] = settings.whisper_model
+    if settings.caption or settings.summary:
+        models["captioner"] = settings.vlm_model
     return Report(
         vidagent_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -168,6 +330,8 @@ def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: Extract
             language_probability=_language_probability(got.languages),
             segments=sorted(got.segments, key=lambda s: (s.start, s.end)),
         ),
+        captions=sorted(got.captions, key=lambda c: c.t),
+        summary=got.summary,
         warnings=warnings,
         timings=timings,
         usage=got.usage,

@@ -21,6 +21,7 @@ class SamplingPlan:
     detect_frames: int
     detect_jobs: int
     audio_chunks: int
+    caption_candidates: int
 
 
 def expected_frames(duration_s: float, fps: float, source_fps: float | None) -> int:
@@ -35,6 +36,10 @@ def make_plan(media: MediaInfo, settings: Settings) -> SamplingPlan:
     if settings.detect:
         specs.append(FrameSpec("detect", settings.detect_fps, settings.detect_size))
         detect_frames = expected_frames(media.duration_s, settings.detect_fps, media.fps)
+    caption_candidates = 0
+    if settings.caption:
+        specs.append(FrameSpec("caption", settings.caption_fps, settings.caption_size))
+        caption_candidates = expected_frames(media.duration_s, settings.caption_fps, media.fps)
     transcribe = settings.transcribe and media.has_audio
     return SamplingPlan(
         frame_specs=tuple(specs),
@@ -42,4 +47,5 @@ def make_plan(media: MediaInfo, settings: Settings) -> SamplingPlan:
         detect_frames=detect_frames,
         detect_jobs=math.ceil(detect_frames / settings.yolo_batch),
         audio_chunks=max(1, math.ceil(media.duration_s / settings.audio_chunk_s)) if transcribe else 0,
+        caption_candidates=caption_candidates,
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SIGNATURE_GRID = 8  # a frame's signature: mean luminance of an 8x8 grid, 0..1
+from ..media.signature import scene_distance
 
 
 @dataclass(frozen=True)
@@ -29,18 +29,6 @@ class PolicySettings:
     duplicate_threshold: float = 0.01
     trigger_classes: tuple[str, ...] = ()
     max_per_minute: int = 12
-
-
-def signature(luma: np.ndarray) -> np.ndarray:
-    """8x8 grid of mean luminance (0..1) of a greyscale picture: cheap, robust to noise."""
-    rows = np.array_split(np.arange(luma.shape[0]), SIGNATURE_GRID)
-    cols = np.array_split(np.arange(luma.shape[1]), SIGNATURE_GRID)
-    grid = np.array([[luma[np.ix_(r, c)].mean() for c in cols] for r in rows], dtype=np.float32)
-    return grid / 255.0
-
-
-def scene_distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).mean())
 
 
 class CaptionPolicy:

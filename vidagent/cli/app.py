@@ -55,7 +55,7 @@ def analyze(
     ] = None,
     formats: Annotated[
         Optional[list[str]],
-        typer.Option("--format", "-f", help="Report files: json, srt, vtt; repeat or comma-separate. [default: all]", rich_help_panel=_OUTPUT),
+        typer.Option("--format", "-f", help="Report files: json, srt, vtt, captions_srt, captions_vtt; repeat or comma-separate. [default: json,srt,vtt]", rich_help_panel=_OUTPUT),
     ] = None,
     backend: Annotated[
         Optional[str],
@@ -72,6 +72,14 @@ def analyze(
     transcribe: Annotated[
         Optional[bool],
         typer.Option("--transcribe/--no-transcribe", help="Run speech transcription. [default: on]", show_default=False, rich_help_panel=_STAGES),
+    ] = None,
+    caption: Annotated[
+        Optional[bool],
+        typer.Option("--caption/--no-caption", help="Caption frames with the VLM when the policy says (scene change, trigger class, coverage). [default: off]", show_default=False, rich_help_panel=_STAGES),
+    ] = None,
+    summary: Annotated[
+        Optional[bool],
+        typer.Option("--summary/--no-summary", help="One VLM summary of the video from captions and transcript. [default: off]", show_default=False, rich_help_panel=_STAGES),
     ] = None,
     detect_fps: Annotated[
         Optional[float],
@@ -96,6 +104,18 @@ def analyze(
     yolo_batch: Annotated[
         Optional[int],
         typer.Option(help="Frames per detection job. [default: 16]", rich_help_panel=_MODELS),
+    ] = None,
+    caption_trigger_classes: Annotated[
+        Optional[list[str]],
+        typer.Option("--caption-trigger", help="Caption when this detected label appears (repeat or comma-separate), e.g. person.", rich_help_panel=_SAMPLING),
+    ] = None,
+    vlm_model: Annotated[
+        Optional[str],
+        typer.Option(help="VLM model name as the server knows it. [default: Qwen/Qwen3-VL-8B-Instruct]", rich_help_panel=_MODELS),
+    ] = None,
+    vlm_base_url: Annotated[
+        Optional[str],
+        typer.Option(help="Any OpenAI-compatible server (vLLM, SGLang, Ollama) instead of RunPod's vLLM route.", rich_help_panel=_MODELS),
     ] = None,
     whisper_model: Annotated[
         Optional[str],
@@ -133,6 +153,11 @@ def analyze(
         runpod_base_url=runpod_base_url,
         detect=detect,
         transcribe=transcribe,
+        caption=caption,
+        summary=summary,
+        caption_trigger_classes=_split(caption_trigger_classes),
+        vlm_model=vlm_model,
+        vlm_base_url=vlm_base_url,
         detect_fps=detect_fps,
         detect_size=detect_size,
         audio_chunk_s=audio_chunk_s,
@@ -144,7 +169,7 @@ def analyze(
         word_timestamps=word_timestamps,
     )
     settings = load_settings(config, overrides)
-    if not settings.detect and not settings.transcribe:
+    if not (settings.detect or settings.transcribe or settings.caption):
         raise ConfigError("--no-detect and --no-transcribe together leave nothing to do")
     display = make_progress(progress)
     try:

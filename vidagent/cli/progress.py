@@ -15,7 +15,7 @@ from ..batch import Outcome
 from ..media.probe import MediaInfo
 from ..plan import SamplingPlan
 
-_STAGE_LABELS = {"detect": "detect frames", "transcribe": "audio chunks"}
+_STAGE_LABELS = {"detect": "detect frames", "transcribe": "audio chunks", "caption": "caption candidates"}
 
 
 def make_progress(mode: str):
@@ -83,7 +83,8 @@ class LineProgress(QuietProgress):
     def planned(self, media: MediaInfo, plan: SamplingPlan) -> None:
         audio = "audio" if media.has_audio else "no audio"
         self.note(f"{self.name}: {media.duration_s:.1f}s {media.width}x{media.height} {audio}")
-        self.totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks}
+        self.totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks,
+                       "caption": plan.caption_candidates}
         self.done = {stage: 0 for stage in self.totals}
 
     def advanced(self, stage: str, items: int) -> None:
@@ -127,7 +128,8 @@ class BarProgress(QuietProgress):
         self.note(f"[{position}/{total}] {path}", style="bold")
 
     def planned(self, media: MediaInfo, plan: SamplingPlan) -> None:
-        totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks}
+        totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks,
+                  "caption": plan.caption_candidates}
         for stage, total in totals.items():
             if total:
                 self.tasks[stage] = self.bars.add_task(f"  {_STAGE_LABELS[stage]:<14}", total=total)
@@ -142,7 +144,8 @@ class BarProgress(QuietProgress):
             frames, segments = len(report.detections), len(report.transcript.segments)
             self.note(
                 f"  done: {frames} frame{'s' * (frames != 1)}, {segments} "
-                f"segment{'s' * (segments != 1)}, {report.timings.get('total_s', 0):.1f}s "
+                f"segment{'s' * (segments != 1)}, {len(report.captions)} caption(s), "
+                f"{report.timings.get('total_s', 0):.1f}s "
                 f"-> {outcome.folder}",
                 style="green",
             )

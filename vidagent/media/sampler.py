@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import MediaError
 from .audio import SAMPLE_RATE, AudioChunk, AudioChunker
 from .probe import MediaInfo, open_container
+from .signature import signature
 
 FrameKind = Literal["detect", "caption"]
 _ENCODE_AHEAD = 8  # frames handed to the encoder thread before the decoder waits for it
@@ -46,6 +47,7 @@ class SampledFrame:
     jpeg: bytes
     width: int  # of the JPEG, upright
     height: int
+    signature: np.ndarray | None = None  # 8x8 luminance grid (captions/policy.py), caption frames
 
 
 @dataclass
@@ -202,11 +204,14 @@ class _Picker:
 
     def sample(self, frame, index: int, t: float, rotation: int, quality: int) -> SampledFrame:
         """Runs on the encoder thread."""
-        jpeg, width, height = encode_jpeg(frame, self.spec.long_side, rotation, quality)
-        return SampledFrame(self.spec.kind, index, t, jpeg, width, height)
+        jpeg, planes = encode_jpeg(frame, self.spec.long_side, rotation, quality)
+        height, width = planes[0].shape
+        # The scene signature comes free from the luma plane already in hand.
+        sig = signature(planes[0]) if self.spec.kind == "caption" else None
+        return SampledFrame(self.spec.kind, index, t, jpeg, width, height, sig)
 
 
-def encode_jpeg(frame, long_side: int, rotation: int, quality: int) -> tuple[bytes, int, int]:
+def encode_jpeg(frame, long_side: int, rotation: int, quality: int) -> tuple[bytes, list[np.ndarray]]:
     """Scale in YUV, convert to JPEG's full-range BT.601, rotate upright, encode the planes."""
     import simplejpeg
 
@@ -224,8 +229,7 @@ def encode_jpeg(frame, long_side: int, rotation: int, quality: int) -> tuple[byt
     planes = _yuv_planes(small)
     if rotation:
         planes = [np.ascontiguousarray(np.rot90(p, rotation // 90)) for p in planes]
-    jpeg = simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality)
-    return jpeg, planes[0].shape[1], planes[0].shape[0]
+    return simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality), planes
 
 
 def _yuv_planes(frame) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..media.probe import MediaInfo
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class DetectedObject(BaseModel):
@@ -48,6 +48,16 @@ class Transcript(BaseModel):
     segments: list[Segment] = Field(default_factory=list)
 
 
+class Caption(BaseModel):
+    t: float = Field(description="Seconds from the first frame of the captioned frame.")
+    reason: str = Field(description="Why the policy captioned it: first, scene, trigger:<label>, coverage.")
+    text: str
+    people_count: int | None = None
+    actions: list[str] = Field(default_factory=list)
+    visible_text: list[str] = Field(default_factory=list)
+    structured: bool = Field(description="True when the answer was valid JSON of the asked shape.")
+
+
 class EndpointUsage(BaseModel):
     """Work sent to one endpoint; execution_s is what a per-second GPU bill counts."""
 
@@ -55,6 +65,8 @@ class EndpointUsage(BaseModel):
     items: int = 0
     execution_s: float = 0.0
     delay_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class Report(BaseModel):
@@ -66,6 +78,8 @@ class Report(BaseModel):
     models: dict[str, str] = Field(default_factory=dict)
     detections: list[FrameDetections] = Field(default_factory=list)
     transcript: Transcript = Field(default_factory=Transcript)
+    captions: list[Caption] = Field(default_factory=list)
+    summary: str | None = None
     warnings: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict, description="Wall seconds per stage.")
     usage: dict[str, EndpointUsage] = Field(default_factory=dict, description="Per endpoint.")

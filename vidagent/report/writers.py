@@ -13,11 +13,21 @@ WRITERS = {
     "json": ("report.json", lambda report: report.model_dump_json(indent=2) + "\n"),
     "srt": ("transcript.srt", lambda report: transcript_subtitles(report, "srt")),
     "vtt": ("transcript.vtt", lambda report: transcript_subtitles(report, "vtt")),
+    "captions_srt": ("captions.srt", lambda report: caption_subtitles(report, "srt")),
+    "captions_vtt": ("captions.vtt", lambda report: caption_subtitles(report, "vtt")),
 }
+CAPTION_SHOWN_S = 5.0  # a caption stays on screen until the next one, at most this long
 
 
 def transcript_subtitles(report: Report, fmt: str) -> str:
     cues = [(s.start, s.end, s.text) for s in report.transcript.segments if s.text.strip()]
+    return subtitles(cues, fmt)
+
+
+def caption_subtitles(report: Report, fmt: str) -> str:
+    captions = [c for c in report.captions if c.text.strip()]
+    ends = [c.t for c in captions[1:]] + [report.media.duration_s]
+    cues = [(c.t, min(end, c.t + CAPTION_SHOWN_S), c.text) for c, end in zip(captions, ends)]
     return subtitles(cues, fmt)
 
 

@@ -33,13 +33,55 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-def make_transport(settings: Settings, endpoints: list[str]) -> Transport:
-    """The backend for a run that needs `endpoints` (auto picks runpod when all have ids)."""
+class Router:
+    """One transport per endpoint, behind the Transport interface the pipeline uses."""
+
+    def __init__(self, routes: dict[str, Transport]):
+        self.routes = routes
+        self.name = "+".join(sorted({t.name for t in routes.values()}))
+
+    def transport(self, endpoint: str) -> Transport:
+        try:
+            return self.routes[endpoint]
+        except KeyError:
+            raise ValueError(f"no transport for endpoint {endpoint!r}") from None
+
+    def payload_limit(self, endpoint: str) -> int | None:
+        return self.transport(endpoint).max_payload_bytes
+
+    def concurrency(self, endpoint: str) -> int:
+        return self.transport(endpoint).concurrency(endpoint)
+
+    async def submit(self, endpoint: str, payload: dict[str, Any]) -> JobResult:
+        return await self.transport(endpoint).submit(endpoint, payload)
+
+    async def aclose(self) -> None:
+        for transport in {id(t): t for t in self.routes.values()}.values():
+            await transport.aclose()
+
+
+def make_transport(settings: Settings, endpoints: list[str]) -> Router:
+    """Transports for a run that needs `endpoints`: yolo and whisper run locally or on
+    RunPod (auto: RunPod when all of them have endpoint ids); the VLM runs locally, or
+    through the OpenAI route (RunPod's vLLM worker or any server at vlm_base_url)."""
+    routes: dict[str, Transport] = {}
     backend = settings.resolved_backend(endpoints)
-    if backend == "runpod":
-        from .runpod import RunPodTransport
+    local = remote = None
+    for endpoint in endpoints:
+        if endpoint == "vlm" and (settings.vlm_base_url or backend == "runpod"):
+            from .openai_chat import OpenAIChatTransport
 
-        return RunPodTransport(settings)
-    from .local import LocalTransport
+            routes[endpoint] = OpenAIChatTransport(settings)
+        elif backend == "runpod":
+            if remote is None:
+                from .runpod import RunPodTransport
 
-    return LocalTransport()
+                remote = RunPodTransport(settings)
+            routes[endpoint] = remote
+        else:
+            if local is None:
+                from .local import LocalTransport
+
+                local = LocalTransport()
+            routes[endpoint] = local
+    return Router(routes)

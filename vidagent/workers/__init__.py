@@ -18,6 +18,7 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 BUILTIN_WORKERS: dict[str, str] = {
     "yolo": "vidagent.workers.yolo",
     "whisper": "vidagent.workers.whisper",
+    "vlm": "vidagent.workers.vlm",
 }
 
 

@@ -1,0 +1,43 @@
+"""A RunPod worker whose cost per item is fixed and known, for scripts/bench_pipeline.py.
+
+It answers the yolo or whisper contract (BENCH_KIND) with empty results after sleeping
+BENCH_SECONDS_PER_ITEM per image, or per second of audio: a stand-in GPU whose speed is
+exactly known, so the pipeline's overhead can be measured against the ideal bound.
+"""
+
+import asyncio
+import base64
+import io
+import os
+import wave
+
+import runpod
+import simplejpeg
+
+KIND = os.environ["BENCH_KIND"]
+PER_ITEM = float(os.environ["BENCH_SECONDS_PER_ITEM"])
+
+
+def _yolo(job_input: dict) -> tuple[float, dict]:
+    results = []
+    for image in job_input["images"]:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(base64.b64decode(image))
+        results.append({"width": width, "height": height, "detections": []})
+    output = {"model": "fixed", "device": "bench", "results": results, "timings": {}}
+    return PER_ITEM * len(results), output
+
+
+def _whisper(job_input: dict) -> tuple[float, dict]:
+    with wave.open(io.BytesIO(base64.b64decode(job_input["audio_base64"]))) as wav:
+        seconds = wav.getnframes() / wav.getframerate()
+    output = {"segments": [], "detected_language": "en", "language_probability": 1.0, "transcription": ""}
+    return PER_ITEM * seconds, output
+
+
+async def handler(job):
+    busy_s, output = (_yolo if KIND == "yolo" else _whisper)(job["input"])
+    await asyncio.sleep(busy_s)
+    return output
+
+
+runpod.serverless.start({"handler": handler, "concurrency_modifier": lambda current: 1})

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Benchmark the whole RunPod path: does extraction, upload, inference and merge overlap?
+
+    python scripts/bench_pipeline.py [VIDEO] [--minutes 10] [--yolo-workers 2]
+        [--per-image 0.004] [--per-audio-second 0.01]
+
+Starts `vidagent serve` with workers whose time per item is fixed and known
+(scripts/bench_handlers/fixed_time.py), runs `vidagent analyze --backend runpod` on a long
+clip, and prints the wall time against the ideal bound:
+    max(extraction alone, images * per_image / yolo_workers, audio_s * per_audio_second / whisper_workers)
+Target: wall <= 1.15 x bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchlib import make_clip, timed
+
+ROOT = Path(__file__).resolve().parent.parent
+HANDLER = ROOT / "scripts" / "bench_handlers" / "fixed_time.py"
+KEY = "bench-key"
+DETECT_FPS = 10
+
+
+def extraction_only(video: Path) -> dict:
+    code = (
+        "import json, sys; from pathlib import Path;"
+        "from vidagent.media.probe import probe; from vidagent.media.sampler import FrameSpec, extract;"
+        "p = Path(sys.argv[1]); info = probe(p); n = {'frames': 0, 'audio_s': 0.0};"
+        f"items = extract(p, info, [FrameSpec('detect', {DETECT_FPS}, 640)], 60.0)\n"
+        "for i in items:\n"
+        "    if hasattr(i, 'jpeg'): n['frames'] += 1\n"
+        "    else: n['audio_s'] += i.duration\n"
+        "print(json.dumps(n))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(video)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def start_server(args, tmp: Path) -> tuple[subprocess.Popen, str]:
+    config = tmp / "serve.yaml"
+    config.write_text(json.dumps({"endpoints": {
+        "bench-yolo": {"handler": str(HANDLER), "workers": args.yolo_workers,
+                       "env": {"BENCH_KIND": "yolo", "BENCH_SECONDS_PER_ITEM": str(args.per_image)}},
+        "bench-whisper": {"handler": str(HANDLER), "workers": 1,
+                          "env": {"BENCH_KIND": "whisper", "BENCH_SECONDS_PER_ITEM": str(args.per_audio_second)}},
+    }}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidagent", "serve", "--config", str(config), "--port", "0", "--api-key", KEY],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+    )
+    return proc, json.loads(proc.stdout.readline())["base_url"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", nargs="?", type=Path)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--yolo-workers", type=int, default=2)
+    parser.add_argument("--per-image", type=float, default=0.004)
+    parser.add_argument("--per-audio-second", type=float, default=0.01)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        video = args.video
+        if video is None:
+            video = tmp / f"bench-{args.minutes:g}min-480p.mp4"
+            print(f"making {video.name} ...", flush=True)
+            make_clip(video, args.minutes)
+        counts = {}
+        extract_s = timed(lambda: counts.update(extraction_only(video)))
+        server, base_url = start_server(args, tmp)
+        env = {**os.environ, "RUNPOD_API_KEY": KEY, "RUNPOD_BASE_URL": base_url,
+               "RUNPOD_YOLO_ENDPOINT_ID": "bench-yolo", "RUNPOD_WHISPER_ENDPOINT_ID": "bench-whisper"}
+        command = [sys.executable, "-m", "vidagent", "analyze", str(video), "--out", str(tmp / "out"),
+                   "--backend", "runpod", "--detect-fps", str(DETECT_FPS), "--progress", "none"]
+        try:
+            wall = timed(lambda: subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL))
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+        usage = json.loads((tmp / "out" / video.stem / "report.json").read_text())["usage"]
+
+    yolo_s = counts["frames"] * args.per_image / args.yolo_workers
+    whisper_s = counts["audio_s"] * args.per_audio_second
+    bound = max(extract_s, yolo_s, whisper_s)
+    print(f"video {video.name}: {counts['frames']} frames, {counts['audio_s']:.0f} s of audio")
+    print(f"extraction alone {extract_s:.2f} s | yolo work {yolo_s:.2f} s on {args.yolo_workers} workers "
+          f"| whisper work {whisper_s:.2f} s on 1 worker")
+    print(f"jobs: yolo {usage['yolo']['jobs']}, whisper {usage['whisper']['jobs']}")
+    print(f"wall {wall:.2f} s, bound {bound:.2f} s, ratio {wall / bound:.2f} (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Caption requests and answers, and the OpenAI transport's error mapping.
+
+Error paths script an OpenAI-compatible server's answers (httpx.MockTransport): vLLM
+cannot run here. The happy path runs over real HTTP in tests/test_serve.py's VLM route
+and the local worker in tests/test_vlm_worker.py.
+"""
+
+import asyncio
+import base64
+import json
+
+import httpx
+import pytest
+
+from vidagent.config import Settings
+from vidagent.errors import BackendError, ConfigError, JobFailed
+from vidagent.media.sampler import SampledFrame
+from vidagent.report.model import DetectedObject, FrameDetections, Segment
+from vidagent.tasks import caption
+from vidagent.transports.openai_chat import OpenAIChatTransport
+
+FRAME = SampledFrame("caption", 0, 12.0, b"\xff\xd8fakejpeg\xff\xd9", 64, 48)
+
+
+def completion(content: str, prompt_tokens=50, completion_tokens=9) -> dict:
+    return {
+        "id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
+def test_caption_request_carries_image_prompt_grounding_and_limits():
+    settings = Settings(vlm_model="Qwen/Qwen3-VL-8B-Instruct", vlm_max_tokens=99)
+    detections = [FrameDetections(t=12.05, objects=[
+        DetectedObject(label="person", class_id=0, confidence=0.9, box=[0, 0, 1, 1]),
+        DetectedObject(label="person", class_id=0, confidence=0.8, box=[0, 0, 1, 1]),
+        DetectedObject(label="dog", class_id=16, confidence=0.7, box=[0, 0, 1, 1])])]
+    segments = [Segment(start=9.0, end=11.0, text="Sit, Rex."), Segment(start=40.0, end=41.0, text="far away")]
+    context = caption.grounding(12.0, detections, segments)
+    assert "2 person, 1 dog" in context and "Sit, Rex." in context and "far away" not in context
+
+    job = caption.build_job(FRAME, context, settings, "Describe the frame.")
+    assert job["openai_route"] == "/v1/chat/completions"
+    body = job["openai_input"]
+    assert body["model"] == "Qwen/Qwen3-VL-8B-Instruct" and body["max_tokens"] == 99
+    image, text = body["messages"][0]["content"]
+    assert image["image_url"]["url"] == "data:image/jpeg;base64," + base64.b64encode(FRAME.jpeg).decode()
+    assert text["text"].startswith("Describe the frame.") and "2 person, 1 dog" in text["text"]
+    assert body["response_format"]["json_schema"]["schema"]["required"] == ["caption"]
+    plain = caption.build_job(FRAME, "", Settings(caption_structured=False), "P")["openai_input"]
+    assert "response_format" not in plain and plain["messages"][0]["content"][1]["text"] == "P"
+
+
+def test_structured_and_plain_answers():
+    structured = caption.parse_result(completion(json.dumps(
+        {"caption": "A man walks a dog.", "people_count": 1, "actions": ["walking"], "visible_text": ["EXIT"]})), 3.0, "scene")
+    assert (structured.text, structured.people_count, structured.structured) == ("A man walks a dog.", 1, True)
+    assert structured.actions == ["walking"] and structured.visible_text == ["EXIT"] and structured.reason == "scene"
+    plain = caption.parse_result(completion("  A quiet street at night. "), 4.0, "coverage")
+    assert (plain.text, plain.structured, plain.people_count) == ("A quiet street at night.", False, None)
+    wrong_shape = caption.parse_result(completion('{"people": 3}'), 5.0, "first")
+    assert wrong_shape.structured is False and wrong_shape.text == '{"people": 3}'
+    with pytest.raises(ValueError):
+        caption.answer_text({"choices": []})
+
+
+def test_summary_request_is_bounded():
+    captions = [caption.parse_result(completion("x" * 500), float(t), "scene") for t in range(100)]
+    job = caption.build_summary_job(captions, [], Settings(), "Summarise.", max_chars=2000)
+    content = job["openai_input"]["messages"][0]["content"]
+    assert content.startswith("Summarise.") and content.endswith("[… truncated]") and len(content) < 2100
+
+
+class FakeVLM:
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.bodies = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(json.loads(request.content))
+        code, body = self.answers.pop(0)
+        return httpx.Response(code, json=body)
+
+
+def submit(fake: FakeVLM, **settings):
+    transport = OpenAIChatTransport(
+        Settings(vlm_base_url="http://vlm.test/v1", runpod_max_retries=0, **settings),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)),
+    )
+    job = caption.build_job(FRAME, "", transport.settings, "P")
+    return transport, asyncio.run(transport.submit("vlm", job))
+
+
+def test_structured_output_refused_falls_back_to_plain_once():
+    refusal = (400, {"error": {"message": "response_format json_schema is not supported"}})
+    fake = FakeVLM(refusal, (200, completion("plain words")))
+    transport, result = submit(fake)
+    assert caption.answer_text(result.output) == "plain words"
+    assert "response_format" in fake.bodies[0] and "response_format" not in fake.bodies[1]
+    assert transport._structured_ok is False
+
+
+@pytest.mark.parametrize(
+    "answer, error, text",
+    [
+        ((404, {"error": {"message": "The model `x` does not exist."}}), ConfigError, "not found"),
+        ((401, {"error": {"message": "bad key"}}), ConfigError, "rejected the API key"),
+        ((400, {"error": {"message": "This model's maximum context length is 8192 tokens"}}), JobFailed, "context length exceeded"),
+        ((429, {"error": {"message": "slow down"}}), BackendError, "429"),
+        ((503, {"error": {"message": "overloaded"}}), BackendError, "503"),
+    ],
+)
+def test_errors_become_clear_messages(answer, error, text):
+    with pytest.raises(error, match=text):
+        submit(FakeVLM(answer))
+
+
+def test_runpod_route_and_key_by_default():
+    transport = OpenAIChatTransport(Settings(runpod_api_key="rp_k", runpod_vlm_endpoint_id="vlm123",
+                                             runpod_base_url="http://127.0.0.1:9/v2"))
+    assert transport.base_url == "http://127.0.0.1:9/v2/vlm123/openai/v1"
+    with pytest.raises(ConfigError, match="RUNPOD_VLM_ENDPOINT_ID"):
+        OpenAIChatTransport(Settings())
