@@ -29,7 +29,7 @@ def test_help_lists_every_option_without_loading_models():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     for option in ("--out", "--config", "--format", "--backend", "--no-detect", "--no-transcribe",
                    "--detect-fps", "--detect-size", "--yolo-model", "--whisper-model", "--language",
-                   "--word-timestamps", "--progress", "Exit codes"):
+                   "--word-timestamps", "--log-format", "--manifest", "--shard", "--jobs", "--fail-fast", "--no-cache", "--caption", "Exit codes"):
         assert option in out
     assert "HEAVY []" in out
 

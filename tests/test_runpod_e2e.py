@@ -17,7 +17,7 @@ from conftest import OFFLINE_CONFIG, ROOT
 pytestmark = pytest.mark.slow
 
 KEY = "rp_e2e_SECRET_do_not_print_4242"
-FAST = ("--config", OFFLINE_CONFIG, "--detect-fps", "2", "--yolo-batch", "4", "--progress", "lines")
+FAST = ("--config", OFFLINE_CONFIG, "--detect-fps", "2", "--yolo-batch", "4", "--progress", "lines", "--no-cache")
 
 
 class Server:
@@ -141,7 +141,7 @@ def test_sigint_cancels_every_job_in_flight(run_cli, clips, tmp_path):
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vidagent", "analyze", str(long_clip), "--out", str(tmp_path),
-             "--config", str(OFFLINE_CONFIG), "--detect-fps", "10", "--backend", "runpod"],
+             "--config", str(OFFLINE_CONFIG), "--detect-fps", "10", "--backend", "runpod", "--no-cache"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **srv.env(RUNPOD_CONCURRENCY="4")},
         )

@@ -1,67 +1,171 @@
-"""Many inputs, one run: find the videos, analyse each, write its reports, keep going.
+"""Many inputs, one run: find the videos, analyse them (several at once), write reports
+and an index, keep going past failures.
 
-A failure is confined to its video: the others still run and their reports are written
-as soon as each finishes, so an interrupted run keeps everything it finished.
+A failure is confined to its video; reports and the index are written as soon as each
+video finishes, so an interrupted run keeps everything it finished, and the job cache
+lets a rerun skip every job that had finished.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import csv
+import glob
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from .config import Settings
+from pydantic import ValidationError
+
+from .config import SECRET_FIELDS, Settings
 from .errors import ConfigError, VidagentError
 from .media.audio import SAMPLE_RATE
-from .pipeline import Progress, analyze_video
+from .budget import Budget, BudgetExceeded, load_pricing
+from .pipeline import VideoProgress, analyze_video, endpoint_limits
 from .report.model import Report
-from .report.writers import write_report
+from .report.writers import atomic_write, write_report
 from .transports import make_transport
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .ts .mts .m2ts .3gp .ogv .mxf".split()
 )
+INDEX_FIELDS = ["input", "status", "folder", "duration_s", "detection_frames", "segments", "captions",
+                "warnings", "gpu_seconds", "cached_jobs", "error"]
 
 
 @dataclass
 class Outcome:
     input: Path
+    overrides: dict[str, Any] = field(default_factory=dict)  # per-video settings (manifest)
     folder: Path | None = None
     report: Report | None = None
     error: str | None = None
+    done: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-class BatchProgress(Progress, Protocol):
-    def video_started(self, path: Path, position: int, total: int) -> None: ...
+class BatchProgress(Protocol):
+    def video_started(self, path: Path, position: int, total: int) -> VideoProgress: ...
 
     def video_finished(self, outcome: Outcome) -> None: ...
 
 
-def collect_inputs(paths: list[Path]) -> list[Outcome]:
-    """Expand folders (recursively, hidden entries skipped); problems become failed outcomes."""
+# -- inputs -----------------------------------------------------------------------------
+
+
+def collect_inputs(paths: list[Path], manifest: Path | None = None) -> list[Outcome]:
+    """Files, folders (recursive, hidden entries skipped), globs and a manifest's entries,
+    in that order; problems become failed outcomes. A file named twice is analysed once,
+    with the settings of every entry that names it (later entries win)."""
     found: list[Outcome] = []
     for path in paths:
-        if path.is_dir():
-            videos = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in VIDEO_EXTENSIONS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not videos:
-                extensions = ", ".join(sorted(VIDEO_EXTENSIONS))
-                found.append(Outcome(path, error=f"{path}: no video files found (looked for {extensions})"))
-            found += [Outcome(video) for video in videos]
-        elif not path.exists():
-            found.append(Outcome(path, error=f"{path}: no such file or folder"))
+        found += _expand(path)
+    if manifest is not None:
+        found += read_manifest(manifest)
+    unique: dict[Path, Outcome] = {}
+    for outcome in found:
+        key = outcome.input.resolve() if outcome.ok else outcome.input
+        if key in unique:
+            unique[key].overrides.update(outcome.overrides)
         else:
-            found.append(Outcome(path))
-    return found
+            unique[key] = outcome
+    return list(unique.values())
+
+
+def _expand(path: Path) -> list[Outcome]:
+    text = str(path)
+    if not path.exists() and glob.has_magic(text):
+        matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
+        if not matches:
+            return [Outcome(path, error=f"{path}: the pattern matches no file")]
+        return [o for match in matches for o in _expand(match)]
+    if path.is_dir():
+        videos = sorted(
+            p for p in path.rglob("*")
+            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not videos:
+            extensions = ", ".join(sorted(VIDEO_EXTENSIONS))
+            return [Outcome(path, error=f"{path}: no video files found (looked for {extensions})")]
+        return [Outcome(video) for video in videos]
+    if not path.exists():
+        return [Outcome(path, error=f"{path}: no such file or folder")]
+    return [Outcome(path)]
+
+
+def read_manifest(manifest: Path) -> list[Outcome]:
+    """A plain list of paths, a CSV with a `path` column, or JSON lines with a `path` key;
+    other columns or keys are per-video settings (language, detect_fps, caption_prompt…).
+    Relative paths are relative to the manifest's folder."""
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{manifest}: cannot read manifest ({exc.strerror})") from None
+    rows = _manifest_rows(manifest, text)
+    outcomes = []
+    for line, row in rows:
+        where = f"{manifest}:{line}"
+        raw_path = row.pop("path", None)
+        if not raw_path:
+            raise ConfigError(f"{where}: no path")
+        overrides = {k: v for k, v in row.items() if v not in (None, "")}
+        for key in overrides:
+            if key not in Settings.model_fields or key in SECRET_FIELDS or key == "out":
+                raise ConfigError(f"{where}: '{key}' is not a per-video setting")
+        path = Path(raw_path).expanduser()
+        if not path.is_absolute():
+            path = manifest.parent / path
+        for outcome in _expand(path):
+            outcome.overrides = overrides
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _manifest_rows(manifest: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    lines = text.splitlines()
+    if manifest.suffix.lower() in (".jsonl", ".ndjson"):
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    raise ConfigError(f"{manifest}:{number}: not valid JSON") from None
+                if not isinstance(row, dict):
+                    raise ConfigError(f"{manifest}:{number}: expected an object with a 'path'")
+                rows.append((number, row))
+        return rows
+    if manifest.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if "path" not in (reader.fieldnames or []):
+            raise ConfigError(f"{manifest}: the CSV needs a 'path' column")
+        return [(number, dict(row)) for number, row in enumerate(reader, start=2)]
+    return [(number, {"path": line.strip()}) for number, line in enumerate(lines, start=1)
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"option --shard: {text!r} is not I/N (for example 2/4)") from None
+    if not 1 <= index <= count:
+        raise ConfigError(f"option --shard: {text!r} needs 1 <= I <= N")
+    return index, count
+
+
+def in_shard(path: Path, shard: tuple[int, int]) -> bool:
+    """Stable across machines and input order: a hash of the path as given."""
+    index, count = shard
+    digest = hashlib.sha1(str(path).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count == index - 1
 
 
 def output_folders(inputs: list[Path], out: Path) -> dict[Path, Path]:
@@ -77,6 +181,9 @@ def output_folders(inputs: list[Path], out: Path) -> dict[Path, Path]:
         taken.add(candidate)
         folders[path] = out / candidate
     return folders
+
+
+# -- checks -----------------------------------------------------------------------------
 
 
 def needed_endpoints(settings: Settings) -> list[str]:
@@ -96,37 +203,153 @@ def check_payload_limits(settings: Settings, transport) -> None:
     if wav_bytes * 4 / 3 > limit:
         longest = int(limit * 3 / 4 / (1.2 * SAMPLE_RATE * 2))
         raise ConfigError(
-            f"audio_chunk_s {settings.audio_chunk_s:g} makes jobs over the {transport.transport('whisper').name} "
-            f"payload limit ({limit / 1e6:.0f} MB): use at most {longest}"
+            f"audio_chunk_s {settings.audio_chunk_s:g} makes jobs over the "
+            f"{transport.transport('whisper').name} payload limit ({limit / 1e6:.0f} MB): use at most {longest}"
         )
 
 
-async def run_batch(paths: list[Path], settings: Settings, progress: BatchProgress) -> list[Outcome]:
-    outcomes = collect_inputs(paths)
+def video_settings(base: Settings, overrides: dict[str, Any], where: Path) -> Settings:
+    if not overrides:
+        return base
+    try:
+        return Settings.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{where}: manifest setting '{err['loc'][0]}': {err['msg']}") from None
+
+
+# -- the run ----------------------------------------------------------------------------
+
+
+async def run_batch(
+    paths: list[Path],
+    settings: Settings,
+    progress: BatchProgress,
+    manifest: Path | None = None,
+    shard: tuple[int, int] | None = None,
+    jobs: int = 1,
+    fail_fast: bool = False,
+) -> list[Outcome]:
+    outcomes = collect_inputs(paths, manifest)
+    if shard is not None:
+        outcomes = [o for o in outcomes if in_shard(o.input, shard)]
     todo = [o for o in outcomes if o.ok]
     folders = output_folders([o.input for o in todo], settings.out)
+    per_video = {id(o): video_settings(settings, o.overrides, o.input) for o in todo}  # checked up front
+    endpoints = sorted({e for s in [settings, *per_video.values()] for e in needed_endpoints(s)})
     for outcome in outcomes:
         if not outcome.ok:
+            outcome.done = True
             progress.video_finished(outcome)
-    transport = make_transport(settings, needed_endpoints(settings))
+    transport = make_transport(settings, endpoints)
+    if settings.cache:
+        from .cache import CachingTransport, JobCache
+        from .workers.catalog import cache_dir
+
+        transport = CachingTransport(transport, JobCache(settings.cache_dir or cache_dir()))
     check_payload_limits(settings, transport)
-    try:
-        for position, outcome in enumerate(todo, start=1):
-            progress.video_started(outcome.input, position, len(todo))
+    budget = _budget(settings, [o for o in todo], per_video)
+    limits = endpoint_limits(transport)
+    slots = asyncio.Semaphore(max(1, jobs))
+    index = settings.out / "index.json"
+
+    async def one(position: int, outcome: Outcome) -> None:
+        async with slots:
+            tracker = progress.video_started(outcome.input, position, len(todo))
             try:
-                outcome.report = await analyze_video(outcome.input, settings, transport, progress)
+                video = per_video[id(outcome)]
+                outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget)
                 outcome.folder = folders[outcome.input]
-                write_report(outcome.report, outcome.folder, settings.formats)
-            except ConfigError:
-                raise  # wrong for every video (a bad key, a missing endpoint id): stop the batch
+                write_report(outcome.report, outcome.folder, video.formats)
+            except (ConfigError, BudgetExceeded):
+                raise  # wrong for every video (a bad key, the budget spent): stop the batch
             except VidagentError as exc:
                 message = str(exc)
-                if not message.startswith(str(outcome.input)):
-                    message = f"{outcome.input}: {message}"
-                outcome.error = message
+                outcome.error = message if message.startswith(str(outcome.input)) else f"{outcome.input}: {message}"
             except OSError as exc:
                 outcome.error = f"{outcome.input}: {exc.strerror or exc} ({exc.filename or 'output'})"
+            outcome.done = True
             progress.video_finished(outcome)
+            write_index(outcomes, settings.out)
+            if fail_fast and not outcome.ok:
+                raise _FailFast()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for position, outcome in enumerate(todo, start=1):
+                group.create_task(one(position, outcome))
+    except BaseExceptionGroup as group:
+        errors = [e for e in group.exceptions if not isinstance(e, _FailFast)]
+        if errors:
+            raise errors[0] from None
     finally:
         await transport.aclose()
-    return outcomes
+    if outcomes:
+        write_index(outcomes, settings.out)
+    return [o for o in outcomes if o.done]
+
+
+def _budget(settings: Settings, todo: list[Outcome], per_video: dict[int, Settings]) -> Budget:
+    """Prices for the reports' cost lines; with --max-cost, the estimate checked up front."""
+    try:
+        prices, profile = load_pricing(settings)
+    except ConfigError:
+        if settings.max_cost_usd is not None:
+            raise  # a budget needs prices
+        return Budget(None)
+    budget = Budget(settings.max_cost_usd, prices)
+    if settings.max_cost_usd is not None:
+        from .media.probe import probe
+
+        media = []
+        for outcome in todo:
+            try:
+                media.append(probe(outcome.input))
+            except VidagentError:
+                pass  # it will fail on its own, at no cost
+        budget.check_estimate(media, settings, profile)
+    return budget
+
+
+class _FailFast(Exception):
+    """--fail-fast: one video failed, so the others are stopped (their jobs cancelled)."""
+
+
+def index_rows(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    rows = []
+    for o in outcomes:
+        if not o.done:
+            continue
+        report = o.report
+        usage = report.usage if report else {}
+        rows.append({
+            "input": str(o.input),
+            "status": "done" if o.ok else "failed",
+            "folder": str(o.folder) if o.folder else None,
+            "duration_s": report.media.duration_s if report else None,
+            "detection_frames": len(report.detections) if report else None,
+            "segments": len(report.transcript.segments) if report else None,
+            "captions": len(report.captions) if report else None,
+            "warnings": report.warnings if report else [],
+            "gpu_seconds": {name: u.execution_s for name, u in usage.items()},
+            "cached_jobs": sum(u.cached_jobs for u in usage.values()),
+            "error": o.error,
+        })
+    return rows
+
+
+def write_index(outcomes: list[Outcome], out: Path) -> Path:
+    """index.json and index.csv beside the video folders, rewritten as videos finish."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = index_rows(outcomes)
+    atomic_write(out / "index.json", json.dumps({"videos": rows}, indent=2) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=INDEX_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        flat = dict(row)
+        flat["warnings"] = " | ".join(row["warnings"])
+        flat["gpu_seconds"] = round(sum(row["gpu_seconds"].values()), 3)
+        writer.writerow(flat)
+    atomic_write(out / "index.csv", buffer.getvalue())
+    return out / "index.json"

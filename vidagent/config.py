@@ -37,6 +37,8 @@ class Settings(BaseModel):
     formats: list[OutputFormat] = Field(
         default_factory=lambda: ["json", "srt", "vtt"], description="Report files to write."
     )
+    cache: bool = Field(True, description="Reuse finished jobs from the job cache (resume after a crash).")
+    cache_dir: Path | None = Field(None, description="Job cache folder (default: ~/.cache/vidagent).")
     detect: bool = Field(True, description="Run object detection.")
     transcribe: bool = Field(True, description="Run speech transcription.")
     caption: bool = Field(False, description="Caption frames with the VLM (Qwen3-VL), when the policy says.")
@@ -54,7 +56,7 @@ class Settings(BaseModel):
     yolo_iou: float = Field(0.7, ge=0, le=1, description="NMS IoU threshold.")
     yolo_classes: list[int] | None = Field(None, description="Keep only these class ids (all if unset).")
     yolo_max_det: int = Field(300, ge=1, description="Maximum detections per frame.")
-    yolo_batch: int = Field(16, ge=1, le=256, description="Frames per detection job.")
+    yolo_batch: int = Field(32, ge=1, le=256, description="Frames per detection job.")
 
     caption_fps: float = Field(1.0, gt=0, le=10, description="Caption candidates per second of video.")
     caption_size: int = Field(768, ge=64, le=2048, description="Long side of caption frames, pixels.")
@@ -80,6 +82,10 @@ class Settings(BaseModel):
     word_timestamps: bool = Field(False, description="Include per-word timings in the transcript.")
     enable_vad: bool = Field(True, description="Skip non-speech with Silero VAD before decoding.")
 
+    max_cost_usd: float | None = Field(None, gt=0, description="Refuse to start over this estimate; stop when measured spend reaches it.")
+    prices_file: Path | None = Field(None, description="Price table (default: configs/prices.yaml).")
+    profile_file: Path | None = Field(None, description="Per-item time profile (default: configs/profile.yaml).")
+
     runpod_api_key: SecretStr | None = Field(None, description="RunPod API key (never printed).")
     runpod_base_url: str = Field(
         "https://api.runpod.ai/v2", description="RunPod serverless API, or `vidagent serve`'s."
@@ -87,7 +93,7 @@ class Settings(BaseModel):
     runpod_yolo_endpoint_id: str | None = Field(None, description="Endpoint id of the YOLO worker.")
     runpod_whisper_endpoint_id: str | None = Field(None, description="Endpoint id of the Whisper worker.")
     runpod_vlm_endpoint_id: str | None = Field(None, description="Endpoint id of the vLLM (Qwen3-VL) worker.")
-    runpod_concurrency: int = Field(8, ge=1, le=256, description="Jobs in flight per endpoint.")
+    runpod_concurrency: int = Field(32, ge=1, le=256, description="Jobs in flight per endpoint.")
     runpod_execution_timeout_s: float = Field(
         600, gt=0, description="A job running longer is stopped by RunPod (TIMED_OUT)."
     )

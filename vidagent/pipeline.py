@@ -26,6 +26,7 @@ from .media.sampler import ExtractStats, SampledFrame, extract
 from .plan import SamplingPlan, make_plan
 from .report.model import EndpointUsage, FrameDetections, Report, Segment, Transcript
 from .tasks import detect, transcribe
+from .budget import Budget
 from .captions.policy import CaptionPolicy, PolicySettings
 from .report.model import Caption
 from .tasks import caption
@@ -34,8 +35,8 @@ from .transports import JobResult, Router
 QUEUE_ITEMS = 32
 
 
-class Progress(Protocol):
-    """What the pipeline tells its caller as it goes; the CLI renders it."""
+class VideoProgress(Protocol):
+    """What the pipeline tells its caller about one video as it goes; the CLI renders it."""
 
     def planned(self, media: MediaInfo, plan: SamplingPlan) -> None: ...
 
@@ -64,6 +65,7 @@ class _Collected:
     def record(self, endpoint: str, result: JobResult, items: int, tokens: tuple[int, int] = (0, 0)) -> None:
         usage = self.usage.setdefault(endpoint, EndpointUsage())
         usage.jobs += 1
+        usage.cached_jobs += result.cached
         usage.items += items
         usage.prompt_tokens += tokens[0]
         usage.completion_tokens += tokens[1]
@@ -72,8 +74,15 @@ class _Collected:
 
 
 async def analyze_video(
-    path: Path, settings: Settings, transport: Router, progress: Progress | None = None
+    path: Path,
+    settings: Settings,
+    transport: Router,
+    progress: VideoProgress | None = None,
+    limits: dict[str, asyncio.Semaphore] | None = None,
+    budget: Budget | None = None,
 ) -> Report:
+    """`limits` bound the jobs in flight per endpoint; share them between videos that run
+    at once so that together they respect each endpoint's concurrency."""
     progress = progress or _NoProgress()
     started = time.perf_counter()
     media = await asyncio.to_thread(probe, path)
@@ -83,7 +92,8 @@ async def analyze_video(
 
     stats = ExtractStats()
     items = extract(path, media, list(plan.frame_specs), plan.audio_chunk_s, settings.jpeg_quality, stats)
-    run = _VideoRun(media, settings, transport, progress)
+    budget = budget or Budget(None)
+    run = _VideoRun(media, settings, transport, progress, limits or endpoint_limits(transport), budget)
     try:
         async with asyncio.TaskGroup() as jobs:
             run.jobs = jobs
@@ -105,16 +115,25 @@ async def analyze_video(
         "probe_s": round(probed - started, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    return _merge(media, settings, run.collected, stats, timings)
+    report = _merge(media, settings, run.collected, stats, timings)
+    for endpoint, usage in report.usage.items():
+        usage.usd = budget.usd(endpoint, usage)
+    return report
+
+
+def endpoint_limits(transport: Router) -> dict[str, asyncio.Semaphore]:
+    return {name: asyncio.Semaphore(transport.concurrency(name)) for name in transport.routes}
 
 
 class _VideoRun:
     """Starts the jobs of one video, a bounded number per endpoint, and collects results."""
 
-    def __init__(self, media: MediaInfo, settings: Settings, transport: Router, progress: Progress):
+    def __init__(self, media: MediaInfo, settings: Settings, transport: Router, progress: VideoProgress,
+                 limits: dict[str, asyncio.Semaphore], budget: Budget):
         self.media, self.settings, self.transport, self.progress = media, settings, transport, progress
         self.collected = _Collected()
-        self.limits = {name: asyncio.Semaphore(transport.concurrency(name)) for name in transport.routes}
+        self.limits = limits
+        self.budget = budget
         self.jobs: asyncio.TaskGroup | None = None
         self.batcher = detect.FrameBatcher(settings.yolo_batch, transport.payload_limit(detect.ENDPOINT)) \
             if settings.detect else None
@@ -187,6 +206,7 @@ class _VideoRun:
         segments = sorted(self.collected.segments, key=lambda s: s.start)
         payload = caption.build_summary_job(captions, segments, self.settings, prompt)
         result = await self.transport.submit(caption.ENDPOINT, payload)
+        self.budget.charge(caption.ENDPOINT, result)
         self.collected.summary = caption.answer_text(result.output).strip()
         self.collected.record(caption.ENDPOINT, result, 1, caption.token_usage(result.output))
 
@@ -197,7 +217,9 @@ class _VideoRun:
 
     async def _run(self, endpoint: str, payload: dict[str, Any], on_result: Callable[[JobResult], None]):
         try:
-            on_result(await self.transport.submit(endpoint, payload))
+            result = await self.transport.submit(endpoint, payload)
+            on_result(result)
+            self.budget.charge(endpoint, result)
         finally:
             self.limits[endpoint].release()
             self._changed.set()

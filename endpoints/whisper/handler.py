@@ -6,4 +6,4 @@ to load at start (baked into the image).
 
 from vidagent.workers import serverless, whisper
 
-serverless.start(whisper.handle, load=whisper.load)
+serverless.start(whisper.handle, load=whisper.load, concurrency=4)

@@ -5,4 +5,4 @@ VIDAGENT_YOLO_MODEL names the weights to load at start (baked into the image).
 
 from vidagent.workers import serverless, yolo
 
-serverless.start(yolo.handle, load=yolo.load)
+serverless.start(yolo.handle, load=yolo.load, concurrency=16)

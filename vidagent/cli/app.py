@@ -22,6 +22,7 @@ _STAGES = "Stages"
 _SAMPLING = "Sampling"
 _MODELS = "Models"
 _OUTPUT = "Output"
+_BATCH = "Batch and CI"
 
 
 def _version(value: bool) -> None:
@@ -42,9 +43,9 @@ def _root(
 @app.command()
 def analyze(
     paths: Annotated[
-        list[Path],
-        typer.Argument(help="Video files or folders (searched recursively).", show_default=False),
-    ],
+        Optional[list[Path]],
+        typer.Argument(help="Video files, folders (searched recursively) or quoted globs ('clips/**/*.mp4').", show_default=False),
+    ] = None,
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="Output folder; each video gets DIR/<name>/. [default: vidagent-out]", rich_help_panel=_OUTPUT),
@@ -129,9 +130,31 @@ def analyze(
         Optional[bool],
         typer.Option("--word-timestamps/--no-word-timestamps", help="Add per-word times to the transcript. [default: off]", show_default=False, rich_help_panel=_MODELS),
     ] = None,
+    manifest: Annotated[
+        Optional[Path],
+        typer.Option(help="More inputs: a list of paths, a CSV with a 'path' column, or JSON lines; other columns are per-video settings (language, detect_fps…).", rich_help_panel=_BATCH),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Videos in flight at once (they share each endpoint's concurrency).", rich_help_panel=_BATCH)
+    ] = 1,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(help="Run only shard I of N (e.g. 2/4): split a batch across CI machines, by a stable hash of each path.", rich_help_panel=_BATCH),
+    ] = None,
+    max_cost_usd: Annotated[
+        Optional[float],
+        typer.Option("--max-cost", help="USD budget: refuse to start if the estimate is over it; stop cleanly (reports kept, jobs cancelled) when measured spend reaches it.", rich_help_panel=_BATCH),
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop at the first failed video (jobs in flight are cancelled).", rich_help_panel=_BATCH)
+    ] = False,
+    cache: Annotated[
+        Optional[bool],
+        typer.Option("--cache/--no-cache", help="Reuse finished jobs from the job cache, so a rerun redoes only unfinished work. [default: on]", show_default=False, rich_help_panel=_BATCH),
+    ] = None,
     progress: Annotated[
         str,
-        typer.Option(help="Progress display: auto (bars on a terminal, lines otherwise), bars, lines, none."),
+        typer.Option("--log-format", "--progress", help="What goes to stderr: auto (bars on a terminal, lines otherwise), bars, lines, json (one event per line), none.", rich_help_panel=_BATCH),
     ] = "auto",
 ) -> None:
     """Analyse videos: detections and transcript on one timeline, written as JSON, SRT and WebVTT.
@@ -139,9 +162,11 @@ def analyze(
     Exit codes: 0 every input analysed; 1 some inputs failed (the others are still
     written); 2 usage or configuration error; 130 interrupted.
     """
+    if not paths and manifest is None:
+        raise typer.BadParameter("give video files, folders or globs, or --manifest FILE", param_hint="PATHS")
     import asyncio
 
-    from ..batch import run_batch
+    from ..batch import parse_shard, run_batch
     from ..config import load_settings
     from ..errors import ConfigError, Interrupted
     from .progress import make_progress
@@ -150,6 +175,8 @@ def analyze(
         out=out,
         formats=_split(formats),
         backend=backend,
+        cache=cache,
+        max_cost_usd=max_cost_usd,
         runpod_base_url=runpod_base_url,
         detect=detect,
         transcribe=transcribe,
@@ -171,13 +198,15 @@ def analyze(
     settings = load_settings(config, overrides)
     if not (settings.detect or settings.transcribe or settings.caption):
         raise ConfigError("--no-detect and --no-transcribe together leave nothing to do")
+    shard_range = parse_shard(shard) if shard else None
     display = make_progress(progress)
+    work = run_batch(paths or [], settings, display, manifest=manifest, shard=shard_range, jobs=jobs, fail_fast=fail_fast)
     try:
         with display:
-            outcomes = asyncio.run(_cancel_on_sigterm(run_batch(paths, settings, display)))
+            outcomes = asyncio.run(_cancel_on_sigterm(work))
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise Interrupted("interrupted; reports of the videos that finished are kept") from None
-    display.summary(outcomes)
+    display.summary(outcomes, settings.out / "index.json" if outcomes else None)
     raise typer.Exit(1 if any(not o.ok for o in outcomes) else 0)
 
 
@@ -189,6 +218,36 @@ async def _cancel_on_sigterm(work):
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     return await work
+
+
+cache_app = typer.Typer(help="The job cache that lets reruns skip finished work.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file.")] = None,
+) -> None:
+    """Where the cache is, how many job results it holds and their size."""
+    from ..cache import JobCache
+    from ..config import load_settings
+    from ..workers.catalog import cache_dir
+
+    info = JobCache(load_settings(config).cache_dir or cache_dir()).info()
+    print(f"{info.path}: {info.entries} job results, {info.bytes / 1e6:.1f} MB")
+
+
+@cache_app.command("clear")
+def cache_clear(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file.")] = None,
+) -> None:
+    """Delete every cached job result (models and reports are kept)."""
+    from ..cache import JobCache
+    from ..config import load_settings
+    from ..workers.catalog import cache_dir
+
+    removed = JobCache(load_settings(config).cache_dir or cache_dir()).clear()
+    print(f"removed {removed} job results")
 
 
 @app.command()
@@ -220,11 +279,13 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 
-def _register_serve() -> None:
-    # The command lives in its own module; it imports aiohttp only when it runs.
+def _register_commands() -> None:
+    # Each lives in its own module and imports what it needs only when it runs.
+    from .cost import cost_estimate_command
     from .serve import serve_command
 
+    app.command("cost-estimate")(cost_estimate_command)
     app.command("serve")(serve_command)
 
 
-_register_serve()
+_register_commands()

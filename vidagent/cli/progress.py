@@ -1,39 +1,65 @@
-"""Progress for people (Rich bars with ETA) and for logs (plain lines, no control codes).
+"""What a run tells people (Rich bars with ETA), logs (plain lines) and CI (JSON lines).
 
-Both go to stderr. stdout carries only results: the folder of each finished video, one
-per line, so `vidagent analyze … | xargs …` works.
+All of it goes to stderr. stdout carries only results: the folder of each finished video,
+one per line, so `vidagent analyze … | xargs …` works. Several videos may be in flight
+(`--jobs`), so each video gets its own tracker from `video_started`.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
 
 from ..batch import Outcome
+from ..errors import ConfigError
 from ..media.probe import MediaInfo
 from ..plan import SamplingPlan
 
 _STAGE_LABELS = {"detect": "detect frames", "transcribe": "audio chunks", "caption": "caption candidates"}
+MODES = ("auto", "bars", "lines", "json", "none")
 
 
 def make_progress(mode: str):
-    if mode not in ("auto", "bars", "lines", "none"):
-        from ..errors import ConfigError
-
-        raise ConfigError(f"option --progress: {mode!r} is not one of auto, bars, lines, none")
+    if mode not in MODES:
+        raise ConfigError(f"option --progress: {mode!r} is not one of {', '.join(MODES)}")
     if mode == "auto":
         mode = "bars" if sys.stderr.isatty() else "lines"
-    return {"bars": BarProgress, "lines": LineProgress, "none": QuietProgress}[mode]()
+    return {"bars": BarProgress, "lines": LineProgress, "json": JsonProgress, "none": QuietProgress}[mode]()
+
+
+def _totals(plan: SamplingPlan) -> dict[str, int]:
+    totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks, "caption": plan.caption_candidates}
+    return {stage: n for stage, n in totals.items() if n}
+
+
+class _Tracker:
+    """Per-video counts; subclasses say what to show when they change."""
+
+    def __init__(self, display: "QuietProgress", path: Path):
+        self.display, self.path, self.name = display, path, path.name
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+
+    def planned(self, media: MediaInfo, plan: SamplingPlan) -> None:
+        self.totals = _totals(plan)
+        self.done = {stage: 0 for stage in self.totals}
+        self.display.on_planned(self, media)
+
+    def advanced(self, stage: str, items: int) -> None:
+        before = self.done.get(stage, 0)
+        self.done[stage] = before + items
+        self.display.on_advanced(self, stage, before)
 
 
 class QuietProgress:
-    """Results on stdout and failures on stderr, nothing else."""
+    """Results on stdout and one line per failure on stderr, nothing else."""
 
     def __init__(self) -> None:
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.name = ""
 
     def __enter__(self):
         return self
@@ -41,13 +67,13 @@ class QuietProgress:
     def __exit__(self, *exc) -> None:
         pass
 
-    def video_started(self, path: Path, position: int, total: int) -> None:
-        self.name = path.name
+    def video_started(self, path: Path, position: int, total: int) -> _Tracker:
+        return _Tracker(self, path)
 
-    def planned(self, media: MediaInfo, plan: SamplingPlan) -> None:
+    def on_planned(self, tracker: _Tracker, media: MediaInfo) -> None:
         pass
 
-    def advanced(self, stage: str, items: int) -> None:
+    def on_advanced(self, tracker: _Tracker, stage: str, before: int) -> None:
         pass
 
     def video_finished(self, outcome: Outcome) -> None:
@@ -61,10 +87,11 @@ class QuietProgress:
     def note(self, text: str, style: str | None = None) -> None:
         self.err.print(text, style=style, markup=False)
 
-    def summary(self, outcomes: list[Outcome]) -> None:
+    def summary(self, outcomes: list[Outcome], index: Path | None = None) -> None:
         failed = sum(not o.ok for o in outcomes)
         if len(outcomes) > 1 or failed:
-            self.note(f"{len(outcomes) - failed} of {len(outcomes)} inputs analysed, {failed} failed")
+            where = f"; index: {index}" if index else ""
+            self.note(f"{len(outcomes) - failed} of {len(outcomes)} inputs analysed, {failed} failed{where}")
 
 
 class LineProgress(QuietProgress):
@@ -73,45 +100,71 @@ class LineProgress(QuietProgress):
     def __init__(self) -> None:
         super().__init__()
         self.err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=True, force_terminal=False)
-        self.totals: dict[str, int] = {}
-        self.done: dict[str, int] = {}
 
-    def video_started(self, path: Path, position: int, total: int) -> None:
-        super().video_started(path, position, total)
+    def video_started(self, path: Path, position: int, total: int) -> _Tracker:
         self.note(f"[{position}/{total}] {path}")
+        return _Tracker(self, path)
 
-    def planned(self, media: MediaInfo, plan: SamplingPlan) -> None:
+    def on_planned(self, tracker: _Tracker, media: MediaInfo) -> None:
         audio = "audio" if media.has_audio else "no audio"
-        self.note(f"{self.name}: {media.duration_s:.1f}s {media.width}x{media.height} {audio}")
-        self.totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks,
-                       "caption": plan.caption_candidates}
-        self.done = {stage: 0 for stage in self.totals}
+        self.note(f"{tracker.name}: {media.duration_s:.1f}s {media.width}x{media.height} {audio}")
 
-    def advanced(self, stage: str, items: int) -> None:
-        total = max(1, self.totals.get(stage, 1))
-        before = self.done.get(stage, 0)
-        after = before + items
-        self.done[stage] = after
+    def on_advanced(self, tracker: _Tracker, stage: str, before: int) -> None:
+        total = max(1, tracker.totals.get(stage, 1))
+        after = tracker.done[stage]
         if after * 4 // total > before * 4 // total:
-            self.note(f"{self.name}: {_STAGE_LABELS[stage]} {min(after, total)}/{total}")
+            self.note(f"{tracker.name}: {_STAGE_LABELS[stage]} {min(after, total)}/{total}")
+
+
+class JsonProgress(QuietProgress):
+    """One JSON object per line (--progress json): `event` is video_started, planned,
+    progress, video_done, video_failed or totals; every event has `time` (Unix seconds)
+    and, except totals, `video` (the input path)."""
+
+    def emit(self, event: str, **fields) -> None:
+        print(json.dumps({"event": event, "time": round(time.time(), 3), **fields}), file=sys.stderr, flush=True)
+
+    def video_started(self, path: Path, position: int, total: int) -> _Tracker:
+        self.emit("video_started", video=str(path), position=position, total=total)
+        return _Tracker(self, path)
+
+    def on_planned(self, tracker: _Tracker, media: MediaInfo) -> None:
+        self.emit("planned", video=str(tracker.path), duration_s=media.duration_s,
+                  has_audio=media.has_audio, totals=tracker.totals)
+
+    def on_advanced(self, tracker: _Tracker, stage: str, before: int) -> None:
+        total = max(1, tracker.totals.get(stage, 1))
+        after = tracker.done[stage]
+        if after * 10 // total > before * 10 // total:  # every tenth
+            self.emit("progress", video=str(tracker.path), stage=stage, done=min(after, total), total=total)
+
+    def video_finished(self, outcome: Outcome) -> None:
+        if outcome.ok:
+            print(outcome.folder, flush=True)
+            report = outcome.report
+            self.emit("video_done", video=str(outcome.input), folder=str(outcome.folder),
+                      warnings=report.warnings, seconds=report.timings.get("total_s"))
+        else:
+            self.emit("video_failed", video=str(outcome.input), reason=outcome.error)
+
+    def summary(self, outcomes: list[Outcome], index: Path | None = None) -> None:
+        failed = sum(not o.ok for o in outcomes)
+        self.emit("totals", inputs=len(outcomes), analysed=len(outcomes) - failed, failed=failed,
+                  index=str(index) if index else None)
 
 
 class BarProgress(QuietProgress):
-    """Rich bars per stage with ETA, on a terminal."""
+    """Rich bars per stage and video, with ETA, on a terminal."""
 
     def __init__(self) -> None:
         super().__init__()
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=self.err,
-            transient=True,
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=self.err, transient=True,
         )
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[tuple[Path, str], int] = {}
 
     def __enter__(self):
         self.bars.start()
@@ -120,33 +173,30 @@ class BarProgress(QuietProgress):
     def __exit__(self, *exc) -> None:
         self.bars.stop()
 
-    def video_started(self, path: Path, position: int, total: int) -> None:
-        super().video_started(path, position, total)
-        for task in self.tasks.values():
-            self.bars.remove_task(task)
-        self.tasks = {}
+    def video_started(self, path: Path, position: int, total: int) -> _Tracker:
         self.note(f"[{position}/{total}] {path}", style="bold")
+        return _Tracker(self, path)
 
-    def planned(self, media: MediaInfo, plan: SamplingPlan) -> None:
-        totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks,
-                  "caption": plan.caption_candidates}
-        for stage, total in totals.items():
-            if total:
-                self.tasks[stage] = self.bars.add_task(f"  {_STAGE_LABELS[stage]:<14}", total=total)
+    def on_planned(self, tracker: _Tracker, media: MediaInfo) -> None:
+        for stage, total in tracker.totals.items():
+            label = f"  {tracker.name[:24]:<24} {_STAGE_LABELS[stage]:<18}"
+            self.tasks[(tracker.path, stage)] = self.bars.add_task(label, total=total)
 
-    def advanced(self, stage: str, items: int) -> None:
-        if stage in self.tasks:
-            self.bars.advance(self.tasks[stage], items)
+    def on_advanced(self, tracker: _Tracker, stage: str, before: int) -> None:
+        task = self.tasks.get((tracker.path, stage))
+        if task is not None:
+            self.bars.update(task, completed=tracker.done[stage])
 
     def video_finished(self, outcome: Outcome) -> None:
+        for key in [k for k in self.tasks if k[0] == outcome.input]:
+            self.bars.remove_task(self.tasks.pop(key))
         if outcome.ok:
             report = outcome.report
             frames, segments = len(report.detections), len(report.transcript.segments)
             self.note(
-                f"  done: {frames} frame{'s' * (frames != 1)}, {segments} "
+                f"  done {outcome.input.name}: {frames} frame{'s' * (frames != 1)}, {segments} "
                 f"segment{'s' * (segments != 1)}, {len(report.captions)} caption(s), "
-                f"{report.timings.get('total_s', 0):.1f}s "
-                f"-> {outcome.folder}",
+                f"{report.timings.get('total_s', 0):.1f}s -> {outcome.folder}",
                 style="green",
             )
         super().video_finished(outcome)

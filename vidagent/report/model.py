@@ -62,11 +62,13 @@ class EndpointUsage(BaseModel):
     """Work sent to one endpoint; execution_s is what a per-second GPU bill counts."""
 
     jobs: int = 0
+    cached_jobs: int = Field(0, description="Jobs answered from the cache (no GPU time).")
     items: int = 0
     execution_s: float = 0.0
     delay_s: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    usd: float | None = Field(None, description="execution_s at the endpoint's flex price (configs/prices.yaml).")
 
 
 class Report(BaseModel):

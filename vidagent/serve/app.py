@@ -2,12 +2,16 @@
 
 - Client API, `/v2/{endpoint}/run|runsync|status|stream|cancel|retry|health|purge-queue`:
   what api.runpod.ai serves. Needs the API key when one is set; faults are injected here.
+- OpenAI-compatible route, `/v2/{endpoint}/openai/v1/chat/completions|models`: what RunPod
+  serves for its vLLM worker. Each request becomes a job `{"openai_route", "openai_input"}`
+  on the endpoint's queue and is answered with the job's output; errors in OpenAI's shape.
+  Key and faults as for the client API.
 - Worker job API, `/v2/{endpoint}/job-take|job-take-batch|job-stop|job-done|job-stream|ping
   /{worker}`: what the SDK's production loop calls, authenticated by a per-server token in
   the query string (the SDK keeps a job-take URL's query on every derived URL).
 - Admin, `/_vidagent/stats` and `/_vidagent/workers`: ours, for tests and drills.
 
-Long polls (job-take, job-stop, stream, runsync) wait on one broadcast that the job store
+Long polls (job-take, job-stop, stream, runsync, openai) wait on one broadcast that the job store
 fires on every change, and re-check their condition when woken.
 """
 
@@ -18,13 +22,14 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from aiohttp import ClientSession, ClientTimeout, web
 
 from .config import ServeConfig
 from .faults import FaultInjector
-from .jobs import COMPLETED, FAILED, IN_QUEUE, Job, JobStore, Policy
+from .jobs import COMPLETED, FAILED, IN_QUEUE, TIMED_OUT, Job, JobStore, Policy
 from .workers import Supervisor, WorkerRecord
 
 log = logging.getLogger("vidagent.serve")
@@ -39,18 +44,21 @@ MIN_TTL_MS = 10_000
 TAKE_HOLD_S = 2.0  # a job queued while a worker waits is handed over at once
 STOP_HOLD_S = 20.0  # the SDK long-polls its stop channel; it sleeps 1 s after an empty answer
 STREAM_HOLD_S = 2.0  # the SDK's stream() re-polls without sleeping
+CLIENT_CHECK_S = 0.5  # how often an OpenAI request's wait looks for a client that left
 TICK_S = 0.05  # resolution of executionTimeout, ttl and retention
 WEBHOOK_ATTEMPTS = 3  # RunPod: the first call and 2 retries, 10 s apart
 WEBHOOK_RETRY_S = 10.0
 
 
 class ApiError(Exception):
-    """An error answered as `{"error": message}` with an HTTP status."""
+    """An error answered as `{"error": message}` with an HTTP status (OpenAI's shape on the
+    OpenAI routes, where `code` is its machine-readable code)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
 
 
 class Broadcast:
@@ -166,6 +174,8 @@ def build_app(hub: Hub) -> web.Application:
         ("client.retry", ("POST",), f"{v2}/retry/{{job_id}}", retry),
         ("client.health", ("GET",), f"{v2}/health", health),
         ("client.purge", ("POST",), f"{v2}/purge-queue", purge_queue),
+        ("openai.chat", ("POST",), f"{v2}/openai/v1/chat/completions", openai_chat),
+        ("openai.models", ("GET",), f"{v2}/openai/v1/models", openai_models),
         ("worker.take", ("GET",), f"{v2}/job-take/{{worker}}", job_take),
         ("worker.take-batch", ("GET",), f"{v2}/job-take-batch/{{worker}}", job_take),
         ("worker.stop", ("GET",), f"{v2}/job-stop/{{worker}}", job_stop),
@@ -189,21 +199,37 @@ def build_app(hub: Hub) -> web.Application:
 async def _gate(request: web.Request, handler):
     hub = request.app[HUB]
     kind = (getattr(request.match_info.route, "name", None) or "").split(".")[0]
-    if kind == "client":
+    # The OpenAI routes are client routes too: the openai SDK retries what faults inject.
+    if kind in ("client", "openai"):
         if hub.faults.delay_s:
             await asyncio.sleep(hub.faults.delay_s)
         fault = hub.faults.draw()
         if fault is not None:
             headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s is not None else None
-            return web.json_response({"error": f"injected fault: HTTP {fault.status}"}, status=fault.status, headers=headers)
-    if kind in ("client", "admin") and hub.api_key and not _has_key(request, hub.api_key):
-        return web.json_response({"error": "unauthorized: send the API key as 'Authorization: Bearer KEY'"}, status=401)
+            return _error(kind, fault.status, f"injected fault: HTTP {fault.status}", headers=headers)
+    if kind in ("client", "openai", "admin") and hub.api_key and not _has_key(request, hub.api_key):
+        return _error(kind, 401, "unauthorized: send the API key as 'Authorization: Bearer KEY'", code="invalid_api_key")
     if kind == "worker" and not hmac.compare_digest(request.query.get("token", "").encode(), hub.worker_token.encode()):
         return web.json_response({"error": "unauthorized worker"}, status=401)
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response({"error": exc.message}, status=exc.status)
+        return _error(kind, exc.status, exc.message, code=exc.code)
+
+
+# OpenAI's error types by status; its SDK picks the exception class by status alone.
+_OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                       410: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error",
+                       504: "timeout_error"}
+
+
+def _error(kind: str, status: int, message: str, code: str | None = None, headers=None) -> web.Response:
+    """RunPod's `{"error": message}`, or OpenAI's `{"error": {message, type, param, code}}`."""
+    if kind != "openai":
+        return web.json_response({"error": message}, status=status, headers=headers)
+    kind_of_error = _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind_of_error, "param": None, "code": code}}
+    return web.json_response(body, status=status, headers=headers)
 
 
 def _has_key(request: web.Request, key: str) -> bool:
@@ -290,17 +316,7 @@ async def _submit(request: web.Request, sync: bool) -> Job:
     hub = request.app[HUB]
     endpoint = _endpoint(request)
     limit = RUNSYNC_LIMIT if sync else RUN_LIMIT
-    route = "/runsync" if sync else "/run"
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, f"request body too large; {route} accepts at most {limit // 1_000_000} MB") from None
-    if len(raw) > limit:
-        raise ApiError(413, f"request body is {len(raw)} bytes; {route} accepts at most {limit // 1_000_000} MB ({limit} bytes)")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "request body is not valid JSON") from None
+    body, size = await _read_json(request, limit, "/runsync" if sync else "/run")
     if not isinstance(body, dict) or "input" not in body:
         raise ApiError(400, 'request body needs an "input" field: {"input": {...}}')
     webhook = body.get("webhook")
@@ -308,8 +324,24 @@ async def _submit(request: web.Request, sync: bool) -> Job:
         raise ApiError(400, '"webhook" must be an http(s) URL')
     extra = {"s3Config": body["s3Config"]} if "s3Config" in body else None
     job = hub.store.submit(endpoint, body["input"], _policy(hub, body.get("policy")), sync=sync, webhook=webhook, extra=extra)
-    log.debug("job %s queued on %s (%d bytes)", job.id, endpoint, len(raw))
+    log.debug("job %s queued on %s (%d bytes)", job.id, endpoint, size)
     return job
+
+
+async def _read_json(request: web.Request, limit: int, route: str) -> tuple[Any, int]:
+    """The request's JSON body and its size, refused with 413 over RunPod's limit."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"request body too large; {route} accepts at most {limit // 1_000_000} MB",
+                       code="request_too_large") from None
+    if len(raw) > limit:
+        raise ApiError(413, f"request body is {len(raw)} bytes; {route} accepts at most {limit // 1_000_000} MB "
+                            f"({limit} bytes)", code="request_too_large")
+    try:
+        return json.loads(raw), len(raw)
+    except ValueError:
+        raise ApiError(400, "request body is not valid JSON") from None
 
 
 def _policy(hub: Hub, raw: Any) -> Policy:
@@ -374,6 +406,131 @@ def _worker_states(hub: Hub, endpoint: str) -> dict[str, int]:
         else:
             states["idle"] += 1
     return states
+
+
+# -- OpenAI-compatible route (RunPod's vLLM worker) -----------------------------------
+
+OPENAI_CHAT_ROUTE = "/v1/chat/completions"
+OPENAI_MODELS_ROUTE = "/v1/models"
+
+
+async def openai_chat(request: web.Request) -> web.Response:
+    endpoint = _endpoint(request)
+    body, _ = await _read_json(request, RUNSYNC_LIMIT, "the OpenAI route")
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object (a chat completions request)")
+    if body.get("stream"):
+        raise ApiError(400, 'streaming is not supported by vidagent serve; send "stream": false')
+    return await _openai_job(request, endpoint, OPENAI_CHAT_ROUTE, body)
+
+
+async def openai_models(request: web.Request) -> web.Response:
+    return await _openai_job(request, _endpoint(request), OPENAI_MODELS_ROUTE, {})
+
+
+async def _openai_job(request: web.Request, endpoint: str, route: str, body: dict[str, Any]) -> web.Response:
+    """Queue the request as RunPod's platform does, wait, answer with the job's output."""
+    hub = request.app[HUB]
+    job = hub.store.submit(endpoint, {"openai_route": route, "openai_input": body}, Policy(), sync=True, source="openai")
+    log.debug("job %s queued on %s for %s", job.id, endpoint, route)
+    if not await _await_job(request, job, hub.config.openai_wait_s):
+        # Nobody will collect the result: stop the work. The openai SDK retries a timeout
+        # or a 504 with a new request, and two generations of one caption would share the GPU.
+        log.info("job %s on %s cancelled: %s", job.id, endpoint, _why_unfinished(request))
+        hub.store.cancel(job.id)
+        if hub.closing:
+            raise ApiError(503, "vidagent serve is stopping", code="server_stopping")
+        raise ApiError(504, f"no result within {hub.config.openai_wait_s:g} s (openai_wait_s); job {job.id} "
+                            "was cancelled", code="timeout")
+    return openai_answer(job)
+
+
+def _why_unfinished(request: web.Request) -> str:
+    hub = request.app[HUB]
+    if hub.closing:
+        return "the server is stopping"
+    if _disconnected(request):
+        return "its client left"
+    return f"no result within openai_wait_s ({hub.config.openai_wait_s:g} s)"
+
+
+async def _await_job(request: web.Request, job: Job, wait_s: float) -> bool:
+    """True once the job is final or gone; False when the wait ran out, the client left or
+    the server is stopping. aiohttp does not cancel a handler whose client left, hence
+    the regular look at the socket."""
+    hub = request.app[HUB]
+    settled = lambda: job.final or hub.store.get(job.id) is None  # noqa: E731
+    deadline = time.monotonic() + wait_s
+    while not settled():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or hub.closing or _disconnected(request):
+            return False
+        await hub.wait_for(settled, min(remaining, CLIENT_CHECK_S))
+    return True
+
+
+def openai_answer(job: Job) -> web.Response:
+    if job.status == COMPLETED:
+        if job.result.get("output") is None:
+            raise ApiError(500, f"job {job.id}: the worker returned no output", code="empty_output")
+        return web.json_response(job.result["output"])
+    if job.status == FAILED:
+        raise _openai_failure(job.result.get("error"))
+    if job.status == TIMED_OUT:
+        raise ApiError(504, f"job {job.id} ran longer than its executionTimeout "
+                            f"({job.policy.execution_timeout_s:g} s) and was stopped", code="timeout")
+    # Cancelled through /cancel, or purged or expired while queued: not worth a retry.
+    raise ApiError(410, f"job {job.id} was cancelled or removed before it finished", code="job_cancelled")
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    message: str  # one line
+    crashed: bool  # the handler raised (the SDK's JSON report), rather than refusing the input
+
+
+def worker_failure(error: Any) -> WorkerFailure:
+    """A FAILED job's `error` in one line. The SDK reports a handler exception as a JSON
+    string with its type and traceback; a handler that refuses its input returns a message.
+    (The same reading as vidagent.transports.runpod.worker_error, which serve may not import,
+    except that a multi-line message is joined, not cut to its last line.)"""
+    if isinstance(error, str):
+        try:
+            details = json.loads(error)
+        except ValueError:
+            details = None
+        if isinstance(details, dict) and "error_message" in details:
+            kind = str(details.get("error_type", "")).removeprefix("<class '").removesuffix("'>")
+            message = _one_line(str(details["error_message"]))
+            return WorkerFailure(f"{kind}: {message}" if kind else message, crashed=True)
+    if isinstance(error, dict) and "message" in error:  # an OpenAI-style error object
+        error = error["message"]
+    return WorkerFailure(_one_line(str(error)) if error else "unknown error", crashed=False)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _openai_failure(error: Any) -> ApiError:
+    """The status OpenAI (and vLLM) would give: the openai SDK raises by status, and
+    vidagent's OpenAI transport tells a wrong model name (404) from a bad request (400)."""
+    failure = worker_failure(error)
+    if failure.crashed:
+        return ApiError(500, f"the worker's handler failed: {failure.message}", code="worker_error")
+    lower = failure.message.lower()
+    if "context length" in lower:
+        return ApiError(400, failure.message, code="context_length_exceeded")
+    if _says_model_missing(lower):
+        return ApiError(404, failure.message, code="model_not_found")
+    return ApiError(400, failure.message)
+
+
+def _says_model_missing(lower: str) -> bool:
+    # vLLM: "The model `x` does not exist."; vidagent's vlm worker: "VLM 'x' cannot be
+    # loaded: unknown offline VLM …"; others: "model … not found".
+    names_a_model = "model" in lower or "vlm" in lower
+    return names_a_model and any(words in lower for words in ("not found", "does not exist", "unknown offline"))
 
 
 # -- worker job API -------------------------------------------------------------------
@@ -473,6 +630,8 @@ async def admin_stats(request: web.Request) -> web.Response:
         counts = hub.store.counts(name)
         endpoints[name] = {
             "accepted": {"run": counters.accepted_run, "runsync": counters.accepted_runsync},
+            # Beside "accepted", not in it: scripts compare that object whole.
+            "openai": {"accepted": counters.accepted_openai},
             "final": dict(counters.final),
             "retried": counters.retried,
             "expired": counters.expired,

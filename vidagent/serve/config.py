@@ -71,6 +71,9 @@ class ServeConfig(BaseModel):
     retention_s: float = Field(1800, gt=0, description="How long a finished /run job stays readable.")
     sync_retention_s: float = Field(60, gt=0, description="How long a finished /runsync job stays readable.")
     runsync_wait_s: float = Field(90, gt=0, le=300, description="How long /runsync waits by default.")
+    openai_wait_s: float = Field(
+        300, gt=0, le=3600, description="How long an OpenAI-compatible request waits for its job (generation is slow)."
+    )
     start_timeout_s: float = Field(300, gt=0, description="How long workers may take to start.")
     faults: FaultSettings = Field(default_factory=FaultSettings)
     endpoints: dict[str, EndpointSpec] = Field(default_factory=dict)

@@ -90,6 +90,7 @@ class Job:
 class EndpointCounters:
     accepted_run: int = 0
     accepted_runsync: int = 0
+    accepted_openai: int = 0  # jobs made from OpenAI-compatible requests (/openai/v1/...)
     final: dict[str, int] = field(default_factory=lambda: {s: 0 for s in sorted(FINAL)})
     retried: int = 0
     expired: int = 0
@@ -140,7 +141,10 @@ class JobStore:
         sync: bool = False,
         webhook: str | None = None,
         extra: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> Job:
+        """Queue a job. `source` names the counter it is accepted under: "run", "runsync"
+        or "openai"; by default the one `sync` implies."""
         self.tick()
         prefix = "sync-" if sync else ""  # RunPod marks /runsync ids the same way
         job = Job(
@@ -158,11 +162,9 @@ class JobStore:
         self._active[job.id] = job
         self._queues[endpoint].append(job.id)
         self._notify()
+        counter = f"accepted_{source or ('runsync' if sync else 'run')}"
         counters = self.counters[endpoint]
-        if sync:
-            counters.accepted_runsync += 1
-        else:
-            counters.accepted_run += 1
+        setattr(counters, counter, getattr(counters, counter) + 1)
         return job
 
     def get(self, job_id: str) -> Job | None:

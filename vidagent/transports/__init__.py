@@ -18,6 +18,7 @@ class JobResult:
     output: dict[str, Any]
     execution_s: float  # time the worker spent on the job (billed GPU time on RunPod)
     delay_s: float = 0.0  # time the job waited in a queue before a worker took it
+    cached: bool = False  # answered from the job cache: no worker ran, nothing billed
 
 
 class Transport(Protocol):

@@ -2,8 +2,13 @@
 
 The model loads once, before the worker takes its first job. The handler is async and
 runs the blocking model call in a thread, so the SDK's event loop keeps polling, sending
-heartbeats and reading stop signals while a job runs; `concurrency` jobs may be in the
-worker at once (the next one's input is decoded while the model is busy).
+heartbeats and reading stop signals while a job runs.
+
+`concurrency` jobs may be in the worker at once. The model itself runs one job at a time
+(the workers lock it), but the SDK pauses 1 s before taking more jobs once a worker is
+full, so a worker that held only one job would idle after each short one; holding several
+keeps the GPU busy while their inputs are decoded (docs/benchmarks.md).
+VIDAGENT_WORKER_CONCURRENCY overrides the shim's default.
 """
 
 from __future__ import annotations
@@ -29,13 +34,13 @@ def make_handler(handle: Callable[[dict[str, Any]], dict[str, Any]]):
 def start(
     handle: Callable[[dict[str, Any]], dict[str, Any]],
     load: Callable[[], Any] | None = None,
-    concurrency: int | None = None,
+    concurrency: int = 4,
 ) -> None:
     import runpod
 
     if load is not None:
         load()
-    concurrency = concurrency or int(os.environ.get("VIDAGENT_WORKER_CONCURRENCY", "2"))
+    concurrency = int(os.environ.get("VIDAGENT_WORKER_CONCURRENCY", concurrency))
     runpod.serverless.start(
         {"handler": make_handler(handle), "concurrency_modifier": lambda current: concurrency}
     )

@@ -1,0 +1,103 @@
+"""The job cache: every finished job's output, keyed by what was asked.
+
+The key is a hash of the endpoint and the exact job payload (the frame or audio bytes,
+model, parameters), so a rerun after a crash, Ctrl-C or `kill -9` sends only the jobs
+that had not finished, and a rerun with one changed parameter redoes only the jobs whose
+payload it changes. Entries are written atomically (temp file + rename): a half-written
+entry never exists, and a corrupt one is treated as missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .transports import JobResult, Router
+
+FORMAT = 1  # bump when the entry layout changes: old entries are then ignored
+
+
+@dataclass
+class CacheInfo:
+    path: Path
+    entries: int
+    bytes: int
+
+
+class JobCache:
+    def __init__(self, root: Path):
+        self.root = root / "jobs"
+
+    @staticmethod
+    def key(endpoint: str, payload: dict[str, Any]) -> str:
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(f"v{FORMAT}\0{endpoint}\0".encode())
+        digest.update(canonical.encode())
+        return digest.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._path(key).read_text(encoding="utf-8"))["output"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return None
+
+    def put(self, key: str, output: dict[str, Any]) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"output": output}, handle)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def info(self) -> CacheInfo:
+        files = list(self.root.rglob("*.json")) if self.root.exists() else []
+        return CacheInfo(self.root, len(files), sum(f.stat().st_size for f in files))
+
+    def clear(self) -> int:
+        removed = self.info().entries
+        shutil.rmtree(self.root, ignore_errors=True)
+        return removed
+
+
+class CachingTransport:
+    """A Router that answers from the cache when it can and fills it when it cannot."""
+
+    def __init__(self, inner: Router, cache: JobCache):
+        self.inner = inner
+        self.cache = cache
+        self.routes = inner.routes
+        self.name = inner.name
+
+    def payload_limit(self, endpoint: str) -> int | None:
+        return self.inner.payload_limit(endpoint)
+
+    def concurrency(self, endpoint: str) -> int:
+        return self.inner.concurrency(endpoint)
+
+    def transport(self, endpoint: str):
+        return self.inner.transport(endpoint)
+
+    async def submit(self, endpoint: str, payload: dict[str, Any]) -> JobResult:
+        key = self.cache.key(endpoint, payload)
+        output = self.cache.get(key)
+        if output is not None:
+            return JobResult(output=output, execution_s=0.0, cached=True)
+        result = await self.inner.submit(endpoint, payload)
+        self.cache.put(key, result.output)
+        return result
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
