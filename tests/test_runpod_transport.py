@@ -115,7 +115,8 @@ def test_429_honours_retry_after_and_5xx_backs_off():
         status=[ok(COMPLETED)],
     )
     assert submit(transport(fake, sleeps)).output == {"results": []}
-    assert sleeps == [7.0, 1.0, 2.0]  # Retry-After, then 0.5 s * 2^attempt (jitter pinned to 1)
+    # Retry-After, then 0.5 s * 2^attempt (jitter pinned to 1), then the first status poll
+    assert sleeps == [7.0, 1.0, 2.0, 0.05]
 
 
 def test_network_errors_are_retried_then_reported_without_the_key():

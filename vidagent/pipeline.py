@@ -377,22 +377,23 @@ def _language_probability(languages) -> float | None:
 
 
 async def _iterate_in_thread(source: Iterator, maxsize: int = QUEUE_ITEMS) -> AsyncIterator:
-    """Run a blocking generator in a thread; yield its items here, with backpressure."""
+    """Run a blocking generator in a thread; yield its items here, with backpressure.
+
+    The thread hands items over without waiting for the event loop (call_soon_threadsafe)
+    and blocks only when `maxsize` items are waiting: a blocking hand-over per item made
+    the decoder wait on every busy moment of the loop (docs/benchmarks.md)."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue(maxsize)
+    queue: asyncio.Queue = asyncio.Queue()
+    slots = threading.Semaphore(maxsize)
     stop = threading.Event()
     end = object()
 
     def put(entry) -> bool:
-        future = asyncio.run_coroutine_threadsafe(queue.put(entry), loop)
-        while not stop.is_set():
-            try:
-                future.result(timeout=0.2)
-                return True
-            except TimeoutError:
-                continue
-        future.cancel()
-        return False
+        while not slots.acquire(timeout=0.2):
+            if stop.is_set():
+                return False
+        loop.call_soon_threadsafe(queue.put_nowait, entry)
+        return True
 
     def produce() -> None:
         try:
@@ -410,6 +411,7 @@ async def _iterate_in_thread(source: Iterator, maxsize: int = QUEUE_ITEMS) -> As
     try:
         while True:
             item, error = await queue.get()
+            slots.release()
             if item is end:
                 if error is not None:
                     raise error

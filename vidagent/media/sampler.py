@@ -109,6 +109,11 @@ def extract(
                         pending.append(audio_worker.submit(audio_feed.push, audio_packets))
                         audio_packets = []
                     continue
+                if not pickers and origin is not None:
+                    # Audio only: the first frame fixed time zero; the rest need no decoding.
+                    if packet.pts is not None:
+                        stats.last_video_t = max(stats.last_video_t, float((packet.pts - origin) * video.time_base))
+                    continue
                 try:
                     decoded = packet.decode()
                 except av.error.InvalidDataError:

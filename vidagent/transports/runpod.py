@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -28,10 +29,13 @@ from . import JobResult
 MAX_RUN_BYTES = 10_000_000  # RunPod's /run body limit ("10 MB"; the stricter reading)
 MAX_RESUBMITS = 3
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
-# Poll soon, then back off: a 60 ms detection batch is seen done within ~50 ms, a 30 s
-# transcription costs ~30 status calls. Measured: starting at 0.25 s and growing to 3 s
-# left the workers idle 80% of the time (docs/benchmarks.md).
-_POLL_FIRST_S, _POLL_GROWTH, _POLL_MAX_S = 0.05, 1.3, 1.0
+# Status polling learns how long this endpoint's jobs take (submit to done, a moving
+# average): the first poll comes at 80% of that, later ones every eighth of it. Without
+# history it polls at 50 ms, growing 1.3x. Measured: fixed 0.25 s growing to 3 s left the
+# workers idle most of the time; fixed 50 ms growing to 1 s cost ~10 status calls a job
+# (docs/benchmarks.md).
+_POLL_MIN_S, _POLL_GROWTH, _POLL_MAX_S = 0.05, 1.3, 1.0
+_LATENCY_WEIGHT = 0.2  # of the newest job in the moving average
 _BACKOFF_BASE_S, _BACKOFF_MAX_S = 0.5, 20.0
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -59,7 +63,9 @@ class RunPodTransport:
         self._auth = {"Authorization": f"Bearer {settings.runpod_api_key.get_secret_value()}"}
         self._sleep = sleep
         self._jitter = jitter
+        self._latency: dict[str, float] = {}  # endpoint id -> typical seconds from submit to done
         self.resubmitted = 0
+        self.status_calls = 0
 
     def concurrency(self, endpoint: str) -> int:
         return self.settings.runpod_concurrency
@@ -102,13 +108,27 @@ class RunPodTransport:
         await self._http.aclose()
 
     async def _wait(self, endpoint_id: str, job_id: str) -> dict[str, Any] | None:
-        delay = _POLL_FIRST_S
+        started = time.monotonic()
+        typical = self._latency.get(endpoint_id)
+        if typical is None:
+            first, step = _POLL_MIN_S, _POLL_MIN_S
+        else:
+            first = min(max(_POLL_MIN_S, 0.8 * typical), 10 * _POLL_MAX_S)
+            step = min(max(_POLL_MIN_S, typical / 8), _POLL_MAX_S)
+        await self._sleep(first)
         while True:
+            self.status_calls += 1
             status = await self._call("GET", f"/{endpoint_id}/status/{job_id}", missing_ok=True)
             if status is None or status.get("status") in FINAL_STATES:
+                if status is not None and status.get("status") == "COMPLETED":
+                    self._learn(endpoint_id, time.monotonic() - started)
                 return status
-            await self._sleep(delay)
-            delay = min(_POLL_MAX_S, delay * _POLL_GROWTH)
+            await self._sleep(step)
+            step = min(_POLL_MAX_S, step * _POLL_GROWTH)
+
+    def _learn(self, endpoint_id: str, seconds: float) -> None:
+        old = self._latency.get(endpoint_id)
+        self._latency[endpoint_id] = seconds if old is None else old + _LATENCY_WEIGHT * (seconds - old)
 
     async def _cancel(self, endpoint_id: str, job_id: str) -> None:
         """Best effort, bounded: we are already on the way out."""
