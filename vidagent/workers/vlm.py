@@ -195,7 +195,10 @@ def load(name: str | None = None) -> Loaded:
                 processor = AutoProcessor.from_pretrained(path)
                 model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=dtype)
             except (LookupError, ValueError, OSError) as exc:
-                raise WorkerInputError(f"VLM {name!r} cannot be loaded: {exc}") from None
+                # "not found" first: OpenAI-style servers answer 404 for it, and clients
+                # tell the user to check the model name rather than the request.
+                reason = " ".join(str(exc).split())[:300]
+                raise WorkerInputError(f"VLM model {name!r} not found or cannot be loaded: {reason}") from None
             _models[name] = Loaded(processor, model.to(where).eval(), where)
         return _models[name]
 
