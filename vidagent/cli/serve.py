@@ -19,9 +19,14 @@ def serve_command(
         typer.Option("--endpoint", "-e", metavar="ID=PATH[:WORKERS]", show_default=False,
                      help="Run handler script PATH as endpoint ID with WORKERS processes (default 1); repeatable."),
     ] = None,
+    image: Annotated[
+        Optional[list[str]],
+        typer.Option("--image", metavar="IMAGE=PATH[:WORKERS]", show_default=False,
+                     help="An endpoint created through the REST API (/v1, e.g. by vidagent deploy) whose template's image is IMAGE (any tag) runs handler script PATH; repeatable."),
+    ] = None,
     config: Annotated[
         Optional[Path],
-        typer.Option("--config", "-c", help="YAML file: endpoints (handler, workers, env, python), limits, faults. See docs/serve.md."),
+        typer.Option("--config", "-c", help="YAML file: endpoints (handler, workers, env, python), images, limits, faults. See docs/serve.md."),
     ] = None,
     host: Annotated[
         Optional[str], typer.Option(help="Address to listen on. Default: 127.0.0.1.", show_default=False)
@@ -75,9 +80,10 @@ def serve_command(
 
     Starts each endpoint's handler script (one that calls runpod.serverless.start) as
     worker processes and serves RunPod's API under /v2/ENDPOINT_ID/: run, runsync,
-    status, stream, cancel, retry, health, purge-queue. When every worker is ready it
-    prints one JSON line on stdout: {"base_url": ..., "endpoints": {...}}. Logs go to
-    stderr. Stop with Ctrl-C or SIGTERM (exit 0).
+    status, stream, cancel, retry, health, purge-queue; and RunPod's REST API for
+    templates and endpoints under /v1 (what vidagent deploy calls). When every worker is
+    ready it prints one JSON line on stdout: {"base_url": ..., "rest_url": ...,
+    "endpoints": {...}}. Logs go to stderr. Stop with Ctrl-C or SIGTERM (exit 0).
     """
     import asyncio
     import logging
@@ -99,7 +105,7 @@ def serve_command(
         "faults.delay_ms": fault_delay_ms,
         "faults.seed": fault_seed,
     }
-    settings = load_serve_config(config, overrides, endpoint)
+    settings = load_serve_config(config, overrides, endpoint, image_flags=image)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s serve: %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("vidagent.serve")

@@ -4,5 +4,6 @@ Real handler scripts (`runpod.serverless.start(...)`) run unchanged as worker pr
 against RunPod's worker job API served here, and clients talk to RunPod's documented
 REST API (`/v2/{endpoint}/run`, `/status/{id}`, …). Modules: `config` (what to run),
 `jobs` (the job state machine, pure), `app` (the HTTP routes), `workers` (processes),
-`faults` (injected failures), `server` (one run, start to stop). See docs/serve.md.
+`faults` (injected failures), `rest` (RunPod's REST API for templates and endpoints,
+what `vidagent deploy` calls), `server` (one run, start to stop). See docs/serve.md.
 """

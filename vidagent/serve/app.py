@@ -10,6 +10,9 @@
   /{worker}`: what the SDK's production loop calls, authenticated by a per-server token in
   the query string (the SDK keeps a job-take URL's query on every derived URL).
 - Admin, `/_vidagent/stats` and `/_vidagent/workers`: ours, for tests and drills.
+- REST API, `/v1/templates|endpoints`: the part of RunPod's management API that `vidagent
+  deploy` uses (rest.py); endpoints created there run serve's `images`. Key and faults as
+  for the client API.
 
 Long polls (job-take, job-stop, stream, runsync, openai) wait on one broadcast that the job store
 fires on every change, and re-check their condition when woken.
@@ -30,6 +33,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from .config import ServeConfig
 from .faults import FaultInjector
 from .jobs import COMPLETED, FAILED, IN_QUEUE, TIMED_OUT, Job, JobStore, Policy
+from .rest import RestApi
 from .workers import Supervisor, WorkerRecord
 
 log = logging.getLogger("vidagent.serve")
@@ -189,6 +193,7 @@ def build_app(hub: Hub) -> web.Application:
         resource = app.router.add_resource(path, name=name)
         for method in methods:
             resource.add_route(method, handler)
+    RestApi(hub).add_routes(app)
     return app
 
 
@@ -199,15 +204,15 @@ def build_app(hub: Hub) -> web.Application:
 async def _gate(request: web.Request, handler):
     hub = request.app[HUB]
     kind = (getattr(request.match_info.route, "name", None) or "").split(".")[0]
-    # The OpenAI routes are client routes too: the openai SDK retries what faults inject.
-    if kind in ("client", "openai"):
+    # The OpenAI and REST routes are client routes too: their clients retry what faults inject.
+    if kind in ("client", "openai", "rest"):
         if hub.faults.delay_s:
             await asyncio.sleep(hub.faults.delay_s)
         fault = hub.faults.draw()
         if fault is not None:
             headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s is not None else None
             return _error(kind, fault.status, f"injected fault: HTTP {fault.status}", headers=headers)
-    if kind in ("client", "openai", "admin") and hub.api_key and not _has_key(request, hub.api_key):
+    if kind in ("client", "openai", "rest", "admin") and hub.api_key and not _has_key(request, hub.api_key):
         return _error(kind, 401, "unauthorized: send the API key as 'Authorization: Bearer KEY'", code="invalid_api_key")
     if kind == "worker" and not hmac.compare_digest(request.query.get("token", "").encode(), hub.worker_token.encode()):
         return web.json_response({"error": "unauthorized worker"}, status=401)
@@ -544,7 +549,7 @@ async def job_take(request: web.Request) -> web.Response:
     if request.match_info.route.name == "worker.take-batch":
         count = max(1, min(64, int(_number(request.query.get("batch_size", "1"), "batch_size"))))
     await hub.wait_for(lambda: hub.store.queued(record.endpoint) > 0, TAKE_HOLD_S)
-    if hub.closing or not record.alive or _disconnected(request):
+    if hub.closing or not record.alive or record.retired or _disconnected(request):
         return web.Response(status=204)
     jobs = hub.store.take(record.endpoint, record.id, count)
     if not jobs:
@@ -559,7 +564,8 @@ async def job_take(request: web.Request) -> web.Response:
 async def job_stop(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     record = _worker(request)
-    await hub.wait_for(lambda: hub.store.has_stops(record.id), STOP_HOLD_S)
+    # A retired worker (a release replaced it) must see its SIGTERM soon, not in 20 s.
+    await hub.wait_for(lambda: hub.store.has_stops(record.id) or record.retired, STOP_HOLD_S)
     if _disconnected(request):
         return web.Response(status=204)  # the stops stay pending for its next poll
     job_ids = hub.store.pop_stops(record.id)

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 
 # Endpoint ids appear in every URL, worker ids and logs: keep them URL- and shell-safe.
 ENDPOINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._:/@-]*$")
 
 
 class FaultSettings(BaseModel):
@@ -77,6 +78,10 @@ class ServeConfig(BaseModel):
     start_timeout_s: float = Field(300, gt=0, description="How long workers may take to start.")
     faults: FaultSettings = Field(default_factory=FaultSettings)
     endpoints: dict[str, EndpointSpec] = Field(default_factory=dict)
+    # The REST API (/v1, vidagent/serve/rest.py): an endpoint created there whose template's
+    # image is one of these (its tag ignored) runs this handler, so `vidagent deploy` works here.
+    images: dict[str, EndpointSpec] = Field(default_factory=dict)
+    worker_quota: int = Field(20, ge=0, description="Most workersMax over all REST-created endpoints (RunPod's account quota).")
 
     @field_validator("endpoints")
     @classmethod
@@ -86,12 +91,23 @@ class ServeConfig(BaseModel):
                 raise ValueError(f"endpoint id {name!r}: use letters, digits, '-' and '_'")
         return value
 
+    @field_validator("images")
+    @classmethod
+    def _image_names(cls, value: dict[str, EndpointSpec]) -> dict[str, EndpointSpec]:
+        for name in value:
+            if not IMAGE_NAME.match(name):
+                raise ValueError(f"image {name!r}: expected a Docker image name such as registry.example.com/team/vidagent-yolo")
+        return value
 
-def parse_endpoint_flag(text: str) -> tuple[str, Path, int | None]:
-    """`ID=PATH[:WORKERS]` → (id, path, workers or None)."""
+
+def parse_endpoint_flag(
+    text: str, option: str = "--endpoint", example: str = "yolo=endpoints/yolo/handler.py:2"
+) -> tuple[str, Path, int | None]:
+    """`ID=PATH[:WORKERS]` → (id, path, workers or None); `--image` uses the same form."""
     name, sep, rest = text.partition("=")
     if not sep or not name or not rest:
-        raise ConfigError(f"--endpoint {text!r}: expected ID=PATH[:WORKERS], e.g. yolo=endpoints/yolo/handler.py:2")
+        what = "ID" if option == "--endpoint" else "IMAGE"
+        raise ConfigError(f"{option} {text!r}: expected {what}=PATH[:WORKERS], e.g. {example}")
     workers = None
     head, colon, tail = rest.rpartition(":")
     if colon and tail.isdigit():
@@ -104,15 +120,18 @@ def load_serve_config(
     overrides: Mapping[str, Any] | None = None,
     endpoint_flags: list[str] | None = None,
     cwd: Path | None = None,
+    image_flags: list[str] | None = None,
 ) -> ServeConfig:
     """Build the config: YAML file, then flags (`None` values mean "not given")."""
     cwd = cwd or Path.cwd()
     data: dict[str, Any] = {}
     if path is not None:
         data = _read_yaml(path)
-        for spec in (data.get("endpoints") or {}).values():
-            if isinstance(spec, dict) and "handler" in spec:
-                spec["handler"] = path.parent / str(spec["handler"])
+        for section in ("endpoints", "images"):
+            specs = data.get(section) or {}
+            for spec in specs.values() if isinstance(specs, dict) else []:
+                if isinstance(spec, dict) and "handler" in spec:
+                    spec["handler"] = path.parent / str(spec["handler"])
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -130,6 +149,16 @@ def load_serve_config(
         if workers is not None:
             spec["workers"] = workers
         endpoints[name] = spec
+    images = data.setdefault("images", {})
+    if not isinstance(images, dict):
+        raise ConfigError(f"{path}: 'images' must be a mapping of image name to settings")
+    for flag in image_flags or []:
+        name, handler, workers = parse_endpoint_flag(flag, option="--image", example="registry.example.com/team/vidagent-yolo=endpoints/yolo/handler.py")
+        spec = dict(images.get(name) or {})
+        spec["handler"] = cwd / handler
+        if workers is not None:
+            spec["workers"] = workers
+        images[name] = spec
     try:
         config = ServeConfig.model_validate(data)
     except ValidationError as exc:
@@ -156,13 +185,18 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _check(config: ServeConfig) -> None:
-    if not config.endpoints:
-        raise ConfigError("no endpoints: pass --endpoint ID=PATH[:WORKERS] or a --config file with 'endpoints:'")
-    for name, spec in config.endpoints.items():
+    if not config.endpoints and not config.images:
+        raise ConfigError(
+            "no endpoints: pass --endpoint ID=PATH[:WORKERS] or --image NAME=PATH[:WORKERS], "
+            "or a --config file with 'endpoints:' or 'images:'"
+        )
+    specs = [(f"endpoint {name}", spec) for name, spec in config.endpoints.items()]
+    specs += [(f"image {name}", spec) for name, spec in config.images.items()]
+    for what, spec in specs:
         if not spec.handler.is_file():
-            raise ConfigError(f"endpoint {name}: handler script not found: {spec.handler}")
+            raise ConfigError(f"{what}: handler script not found: {spec.handler}")
         if spec.python and shutil.which(spec.python) is None:
-            raise ConfigError(f"endpoint {name}: python interpreter not found: {spec.python}")
+            raise ConfigError(f"{what}: python interpreter not found: {spec.python}")
     if not config.allow_remote and not is_loopback(config.host):
         raise ConfigError(
             f"--host {config.host} is not a loopback address; pass --allow-remote to listen on it "

@@ -132,6 +132,12 @@ class JobStore:
     def has_endpoint(self, endpoint: str) -> bool:
         return endpoint in self._queues
 
+    def add_endpoint(self, endpoint: str) -> None:
+        """An endpoint created while serving (through the REST API): a queue of its own."""
+        if endpoint not in self._queues:
+            self._queues[endpoint] = deque()
+            self.counters[endpoint] = EndpointCounters()
+
     def submit(
         self,
         endpoint: str,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import BackendError
-from .config import ServeConfig
+from .config import EndpointSpec, ServeConfig
 
 log = logging.getLogger("vidagent.serve")
 
@@ -35,6 +35,7 @@ WORKER_ENV_DEFAULTS = {
 }
 MAX_LINE = 2000
 MAX_RESTART_DELAY_S = 30.0
+RETIRE_GRACE_S = 5.0  # a worker replaced by a release finishes its jobs in this long
 
 
 class _Pipe(asyncio.SubprocessProtocol):
@@ -79,6 +80,7 @@ class WorkerRecord:
     exit_code: int | None = None
     last_ping_at: float | None = None
     gone: bool = False  # exited and its output read to the end
+    retired: bool = False  # replaced by a release (REST API): takes no job, is not restarted
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     held: list[str] = field(default_factory=list)  # output printed before it was ready
 
@@ -148,6 +150,21 @@ class Supervisor:
             await asyncio.wait(self._tasks, timeout=2.0)
         for task in self._tasks:
             task.cancel()
+
+    async def configure(self, endpoint: str, spec: EndpointSpec | None) -> None:
+        """Run `endpoint` with `spec` from now on (the REST API created or changed it); None
+        stops it. New workers start first; the old ones take no more jobs, finish theirs on
+        SIGTERM and go, as in a RunPod release."""
+        old = [r for r in self._records.values() if r.endpoint == endpoint and r.alive]
+        if spec is None:
+            self.config.endpoints.pop(endpoint, None)
+        else:
+            self.config.endpoints[endpoint] = spec
+            for _ in range(spec.workers):
+                await self._spawn(endpoint)
+        for record in old:
+            record.retired = True
+            self._background(self._retire(record))
 
     # -- what the HTTP layer tells us -------------------------------------------------
 
@@ -225,6 +242,10 @@ class Supervisor:
         if self._stopping or not self._serving:
             return
         requeued = self._on_lost(record.id)
+        if record.retired:
+            log.info("worker %s (pid %d) retired with code %s; %d job(s) back in the queue",
+                     record.id, record.pid, record.exit_code, len(requeued))
+            return
         log.warning(
             "worker %s (pid %d) exited with code %s; %d job(s) back in the queue; starting a replacement",
             record.id, record.pid, record.exit_code, len(requeued),
@@ -241,6 +262,13 @@ class Supervisor:
                 await self._spawn(record.endpoint)
             except BackendError as exc:
                 log.error("%s", exc)
+
+    async def _retire(self, record: WorkerRecord) -> None:
+        _signal_group(record.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(record.pipe.exited), RETIRE_GRACE_S)
+        except asyncio.TimeoutError:
+            _signal_group(record.pid, signal.SIGKILL)
 
     def _line(self, record: WorkerRecord, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip()
