@@ -86,6 +86,8 @@ def test_batch_with_broken_and_odd_files(run_cli, sample, clips, tmp_path):
     assert by_name["Überschall – clip #2.mp4"]["status"] == "done"
     assert any("no audio stream" in w for w in by_name["quiet.mp4"]["warnings"])
     assert by_name["good.mp4"]["detection_frames"] == 20  # the manifest's detect_fps 2 won
+    assert by_name["good.mp4"]["report"] == str(out / "good" / "report.json")
+    assert by_name["good.mp4"]["usd"] >= 0 and by_name["broken.mp4"]["usd"] is None
     rows = list(csv.DictReader((out / "index.csv").open()))
     assert {r["status"] for r in rows} == {"done", "failed"} and len(rows) == 4
     good = json.loads((out / "good" / "report.json").read_text())

@@ -123,3 +123,22 @@ def test_runpod_route_and_key_by_default():
     assert transport.base_url == "http://127.0.0.1:9/v2/vlm123/openai/v1"
     with pytest.raises(ConfigError, match="RUNPOD_VLM_ENDPOINT_ID"):
         OpenAIChatTransport(Settings())
+
+
+def test_captions_as_subtitles():
+    from vidagent.media.probe import MediaInfo
+    from vidagent.report.model import Report
+    from vidagent.report.writers import caption_subtitles
+
+    media = MediaInfo(path="v.mp4", file_name="v.mp4", size_bytes=1, duration_s=30.0, width=64, height=48,
+                      coded_width=64, coded_height=48, has_audio=False)
+    captions = [caption.parse_result(completion("A red door."), 1.0, "first"),
+                caption.parse_result(completion("A blue car --> passes."), 3.0, "scene"),
+                caption.parse_result(completion("Night falls."), 20.0, "coverage")]
+    report = Report(vidagent_version="t", created_at="now", media=media, settings={}, captions=captions)
+    srt = caption_subtitles(report, "srt")
+    # each caption shows until the next one, at most 5 s
+    assert "00:00:01,000 --> 00:00:03,000\nA red door." in srt
+    assert "00:00:03,000 --> 00:00:08,000\nA blue car -> passes." in srt
+    assert "00:00:20,000 --> 00:00:25,000\nNight falls." in srt
+    assert caption_subtitles(report, "vtt").startswith("WEBVTT")

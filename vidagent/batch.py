@@ -32,8 +32,8 @@ from .transports import make_transport
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .ts .mts .m2ts .3gp .ogv .mxf".split()
 )
-INDEX_FIELDS = ["input", "status", "folder", "duration_s", "detection_frames", "segments", "captions",
-                "warnings", "gpu_seconds", "cached_jobs", "error"]
+INDEX_FIELDS = ["input", "status", "folder", "report", "duration_s", "detection_frames", "segments",
+                "captions", "warnings", "gpu_seconds", "usd", "cached_jobs", "error"]
 
 
 @dataclass
@@ -326,12 +326,14 @@ def index_rows(outcomes: list[Outcome]) -> list[dict[str, Any]]:
             "input": str(o.input),
             "status": "done" if o.ok else "failed",
             "folder": str(o.folder) if o.folder else None,
+            "report": str(o.folder / "report.json") if o.folder and report else None,
             "duration_s": report.media.duration_s if report else None,
             "detection_frames": len(report.detections) if report else None,
             "segments": len(report.transcript.segments) if report else None,
             "captions": len(report.captions) if report else None,
             "warnings": report.warnings if report else [],
             "gpu_seconds": {name: u.execution_s for name, u in usage.items()},
+            "usd": round(sum(u.usd or 0.0 for u in usage.values()), 6) if report else None,
             "cached_jobs": sum(u.cached_jobs for u in usage.values()),
             "error": o.error,
         })
