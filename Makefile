@@ -13,10 +13,12 @@ OUT    ?= out/demo
 
 setup: system-deps $(STAMP)
 
-# ffmpeg (test clips, benchmarks) and the shared libraries OpenCV needs.
+# ffmpeg (test clips, benchmarks), the shared libraries OpenCV needs, and chromium
+# (the HTML report's browser test loads the page headless).
 system-deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
 	ldconfig -p 2>/dev/null | grep -q 'libgthread-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \
 	if [ -n "$$missing" ]; then \

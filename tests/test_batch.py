@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE_CONFIG, ROOT
+from conftest import OFFLINE_CONFIG
 from vidagent.batch import collect_inputs, in_shard, parse_shard
 from vidagent.errors import ConfigError
 
@@ -130,7 +130,7 @@ def test_fail_fast_stops_the_batch(run_cli, sample, tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_then_rerun_submits_only_unfinished_jobs(sample, clips, tmp_path):
-    from test_runpod_e2e import KEY, Server
+    from test_runpod_e2e import Server
 
     clip = clips("resume.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=40",
                  "-i", str(sample), "-filter_complex", "[1:a]aloop=loop=3:size=441000[a]", "-map", "0:v",

@@ -45,7 +45,7 @@ def test_analyze_sample_writes_the_documented_files(run_cli, sample, sample_trut
     assert result.stdout.strip() == str(folder)
     report = json.loads((folder / "report.json").read_text())
 
-    assert report["schema_version"] == "1.1"
+    assert report["schema_version"] == "1.2"
     media = report["media"]
     assert (media["width"], media["height"], media["has_audio"]) == (320, 240, True)
     assert media["duration_s"] == pytest.approx(10.0, abs=0.05)

@@ -248,10 +248,9 @@ async def run_batch(
 
         transport = CachingTransport(transport, JobCache(settings.cache_dir or cache_dir()))
     check_payload_limits(settings, transport)
-    budget = _budget(settings, [o for o in todo], per_video)
+    budget = _budget(settings, todo)
     limits = endpoint_limits(transport)
     slots = asyncio.Semaphore(max(1, jobs))
-    index = settings.out / "index.json"
 
     async def one(position: int, outcome: Outcome) -> None:
         async with slots:
@@ -289,7 +288,7 @@ async def run_batch(
     return [o for o in outcomes if o.done]
 
 
-def _budget(settings: Settings, todo: list[Outcome], per_video: dict[int, Settings]) -> Budget:
+def _budget(settings: Settings, todo: list[Outcome]) -> Budget:
     """Prices for the reports' cost lines; with --max-cost, the estimate checked up front."""
     try:
         prices, profile = load_pricing(settings)
@@ -354,4 +353,7 @@ def write_index(outcomes: list[Outcome], out: Path) -> Path:
         flat["gpu_seconds"] = round(sum(row["gpu_seconds"].values()), 3)
         writer.writerow(flat)
     atomic_write(out / "index.csv", buffer.getvalue())
+    from .report.html import write_index_html
+
+    write_index_html(rows, out)
     return out / "index.json"

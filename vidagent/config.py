@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from .errors import ConfigError
 
 ENV_PREFIX = "VIDAGENT_"
-OutputFormat = Literal["json", "srt", "vtt", "captions_srt", "captions_vtt"]
+OutputFormat = Literal["json", "srt", "vtt", "captions_srt", "captions_vtt", "events_srt", "events_vtt", "html"]
 
 
 class Settings(BaseModel):

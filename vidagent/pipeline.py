@@ -8,9 +8,7 @@ overlap while memory stays bounded by the queue and the jobs in flight.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import threading
-from collections import deque
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,18 +16,18 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Protocol
 
 from . import __version__
+from .budget import Budget
+from .captions.gate import CaptionGate
 from .config import SECRET_FIELDS, Settings
 from .errors import VidagentError
 from .media.audio import AudioChunk
 from .media.probe import MediaInfo, probe
 from .media.sampler import ExtractStats, SampledFrame, extract
 from .plan import SamplingPlan, make_plan
-from .report.model import EndpointUsage, FrameDetections, Report, Segment, Transcript
-from .tasks import detect, transcribe
-from .budget import Budget
-from .captions.policy import CaptionPolicy, PolicySettings
-from .report.model import Caption
-from .tasks import caption
+from .report.events import build_events
+from .report.model import Caption, EndpointUsage, FrameDetections, Report, Segment, Transcript
+from .report.tracks import build_tracks, count_objects
+from .tasks import caption, detect, transcribe
 from .transports import JobResult, Router
 
 QUEUE_ITEMS = 32
@@ -137,7 +135,7 @@ class _VideoRun:
         self.jobs: asyncio.TaskGroup | None = None
         self.batcher = detect.FrameBatcher(settings.yolo_batch, transport.payload_limit(detect.ENDPOINT)) \
             if settings.detect else None
-        self.captions = _CaptionGate(settings, media)
+        self.captions = CaptionGate(settings, media)
         self._changed = asyncio.Event()  # a job finished: held captions may be releasable
         if settings.caption or settings.summary:
             self._caption_prompt = caption.load_prompt(settings.caption_prompt, "caption.txt")
@@ -225,108 +223,6 @@ class _VideoRun:
             self._changed.set()
 
 
-class _CaptionGate:
-    """Holds caption candidates until what grounds them is known (the detections at their
-    time, the speech around it), then runs the policy over them in time order."""
-
-    DETECT_WINDOW_S = 0.5
-    SPEECH_WINDOW_S = 5.0
-
-    def __init__(self, settings: Settings, media: MediaInfo):
-        self.enabled = settings.caption
-        self.policy = CaptionPolicy(
-            PolicySettings(
-                min_gap_s=settings.caption_min_gap_s,
-                max_gap_s=settings.caption_max_gap_s,
-                scene_threshold=settings.caption_scene_threshold,
-                trigger_classes=tuple(settings.caption_trigger_classes),
-                max_per_minute=settings.caption_max_per_minute,
-            )
-        )
-        needs_labels = bool(settings.caption_trigger_classes) or settings.caption_grounding
-        self.wait_for_detections = settings.detect and needs_labels
-        self.wait_for_speech = settings.transcribe and media.has_audio and settings.caption_grounding
-        self.grounding = settings.caption_grounding
-        self._pending: deque[SampledFrame] = deque()
-        self._detect_seen_until = -1.0
-        self._detect_outstanding: dict[float, int] = {}
-        self._detections: dict[float, FrameDetections] = {}
-        self._detection_times: list[float] = []
-        self._chunks: dict[int, float | None] = {}  # chunk index -> end time once done
-        self._segments: list[Segment] = []
-        self._extracted = False
-
-    def offer(self, frame: SampledFrame) -> None:
-        if self.enabled:
-            self._pending.append(frame)
-
-    def detect_frame_seen(self, t: float) -> None:
-        self._detect_seen_until = t
-        self._detect_outstanding[t] = self._detect_outstanding.get(t, 0) + 1
-
-    def detections_done(self, found: list[FrameDetections]) -> None:
-        for frame in found:
-            self._detect_outstanding.pop(frame.t, None)
-            self._detections[frame.t] = frame
-            bisect.insort(self._detection_times, frame.t)
-
-    def chunk_seen(self, chunk: AudioChunk) -> None:
-        self._chunks[chunk.index] = None
-
-    def chunk_done(self, chunk: AudioChunk, segments: list[Segment]) -> None:
-        self._chunks[chunk.index] = chunk.end
-        self._segments += segments
-
-    def extraction_done(self) -> None:
-        self._extracted = True
-
-    def waiting(self) -> bool:
-        return bool(self._pending)
-
-    def release(self) -> list[tuple[SampledFrame, str | None, str]]:
-        """(frame, reason or None, grounding text) for each candidate now decidable."""
-        released = []
-        while self._pending and self._known_at(self._pending[0].t):
-            frame = self._pending.popleft()
-            labels = self._labels_near(frame.t)
-            reason = self.policy.decide(frame.t, frame.signature, labels)
-            context = ""
-            if reason is not None and self.grounding:
-                near = self._nearest_detections(frame.t)
-                context = caption.grounding(frame.t, near, self._segments, self.SPEECH_WINDOW_S)
-            released.append((frame, reason, context))
-        return released
-
-    def _known_at(self, t: float) -> bool:
-        if self.wait_for_detections:
-            horizon = t + self.DETECT_WINDOW_S
-            if not self._extracted and self._detect_seen_until < horizon:
-                return False
-            if any(pending_t <= horizon for pending_t in self._detect_outstanding):
-                return False
-        if self.wait_for_speech and not self._speech_known_until(t + self.SPEECH_WINDOW_S):
-            return False
-        return True
-
-    def _speech_known_until(self, t: float) -> bool:
-        covered = 0.0
-        for index in sorted(self._chunks):
-            end = self._chunks[index]
-            if end is None:
-                return covered >= t
-            covered = end
-        return covered >= t or self._extracted
-
-    def _nearest_detections(self, t: float) -> list[FrameDetections]:
-        i = bisect.bisect_left(self._detection_times, t)
-        near = self._detection_times[max(0, i - 1): i + 1]
-        return [self._detections[x] for x in near]
-
-    def _labels_near(self, t: float) -> set[str]:
-        near = [d for d in self._nearest_detections(t) if abs(d.t - t) <= self.DETECT_WINDOW_S]
-        return {obj.label for d in near for obj in d.objects}
-
-
 def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: ExtractStats, timings) -> Report:
     warnings = list(stats.warnings)
     if settings.transcribe and not media.has_audio:
@@ -340,20 +236,27 @@ def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: Extract
         models["transcriber"] = settings.whisper_model
     if settings.caption or settings.summary:
         models["captioner"] = settings.vlm_model
+    detections = sorted(got.detections, key=lambda d: d.t)
+    tracks = build_tracks(detections)
+    segments = sorted(got.segments, key=lambda s: (s.start, s.end))
+    captions = sorted(got.captions, key=lambda c: c.t)
     return Report(
         vidagent_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         media=media,
         settings=settings.model_dump(mode="json", exclude={"out", *SECRET_FIELDS}),
         models=models,
-        detections=sorted(got.detections, key=lambda d: d.t),
+        detections=detections,
         transcript=Transcript(
             language=_main_language(got.languages, settings.language),
             language_probability=_language_probability(got.languages),
-            segments=sorted(got.segments, key=lambda s: (s.start, s.end)),
+            segments=segments,
         ),
-        captions=sorted(got.captions, key=lambda c: c.t),
+        captions=captions,
         summary=got.summary,
+        tracks=tracks,
+        events=build_events(tracks, Transcript(segments=segments), captions),
+        object_counts=count_objects(tracks),
         warnings=warnings,
         timings=timings,
         usage=got.usage,

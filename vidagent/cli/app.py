@@ -56,7 +56,7 @@ def analyze(
     ] = None,
     formats: Annotated[
         Optional[list[str]],
-        typer.Option("--format", "-f", help="Report files: json, srt, vtt, captions_srt, captions_vtt; repeat or comma-separate. [default: json,srt,vtt]", rich_help_panel=_OUTPUT),
+        typer.Option("--format", "-f", help="Report files: json, srt, vtt, html, captions_srt, captions_vtt, events_srt, events_vtt; repeat or comma-separate. [default: json,srt,vtt]", rich_help_panel=_OUTPUT),
     ] = None,
     backend: Annotated[
         Optional[str],
@@ -282,9 +282,13 @@ def _split(values: list[str] | None) -> list[str] | None:
 def _register_commands() -> None:
     # Each lives in its own module and imports what it needs only when it runs.
     from .cost import cost_estimate_command
+    from .deploy import deploy_command
+    from .report import report_command
     from .serve import serve_command
 
     app.command("cost-estimate")(cost_estimate_command)
+    app.command("deploy")(deploy_command)
+    app.command("report")(report_command)
     app.command("serve")(serve_command)
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..media.probe import MediaInfo
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 class DetectedObject(BaseModel):
@@ -71,6 +71,33 @@ class EndpointUsage(BaseModel):
     usd: float | None = Field(None, description="execution_s at the endpoint's flex price (configs/prices.yaml).")
 
 
+class Track(BaseModel):
+    """One object followed across detection frames (report/tracks.py)."""
+
+    id: int
+    label: str
+    class_id: int
+    first_seen: float
+    last_seen: float
+    frames: int = Field(description="Detection frames the object was seen in.")
+    best_t: float = Field(description="Time of its highest-confidence detection.")
+    best_confidence: float
+    best_box: list[float] = Field(description="[x1, y1, x2, y2] at best_t, display pixels.")
+    path: list[list[float]] = Field(
+        default_factory=list, description="[t, x1, y1, x2, y2] points, evenly thinned when long."
+    )
+
+
+class Event(BaseModel):
+    """Something that happened over a span of time (report/events.py)."""
+
+    kind: str = Field(description="appears, crowd, speech or scene.")
+    start: float
+    end: float
+    label: str
+    text: str
+
+
 class Report(BaseModel):
     schema_version: str = SCHEMA_VERSION
     vidagent_version: str
@@ -82,6 +109,11 @@ class Report(BaseModel):
     transcript: Transcript = Field(default_factory=Transcript)
     captions: list[Caption] = Field(default_factory=list)
     summary: str | None = None
+    tracks: list[Track] = Field(default_factory=list, description="Detections linked into objects.")
+    events: list[Event] = Field(default_factory=list, description="Appearances, crowds, speech, scene changes.")
+    object_counts: dict[str, int] = Field(
+        default_factory=dict, description="Per label, the number of distinct objects (tracks)."
+    )
     warnings: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict, description="Wall seconds per stage.")
     usage: dict[str, EndpointUsage] = Field(default_factory=dict, description="Per endpoint.")

@@ -15,8 +15,12 @@ WRITERS = {
     "vtt": ("transcript.vtt", lambda report: transcript_subtitles(report, "vtt")),
     "captions_srt": ("captions.srt", lambda report: caption_subtitles(report, "srt")),
     "captions_vtt": ("captions.vtt", lambda report: caption_subtitles(report, "vtt")),
+    "events_srt": ("events.srt", lambda report: event_subtitles(report, "srt")),
+    "events_vtt": ("events.vtt", lambda report: event_subtitles(report, "vtt")),
+    "html": ("report.html", lambda report: _html(report)),
 }
 CAPTION_SHOWN_S = 5.0  # a caption stays on screen until the next one, at most this long
+EVENT_SHOWN_S = 2.0  # a moment (a scene change) needs some time on screen to be read
 
 
 def transcript_subtitles(report: Report, fmt: str) -> str:
@@ -29,6 +33,17 @@ def caption_subtitles(report: Report, fmt: str) -> str:
     ends = [c.t for c in captions[1:]] + [report.media.duration_s]
     cues = [(c.t, min(end, c.t + CAPTION_SHOWN_S), c.text) for c, end in zip(captions, ends)]
     return subtitles(cues, fmt)
+
+
+def event_subtitles(report: Report, fmt: str) -> str:
+    cues = [(e.start, max(e.end, e.start + EVENT_SHOWN_S), e.text) for e in report.events if e.text.strip()]
+    return subtitles(cues, fmt)
+
+
+def _html(report: Report) -> str:
+    from .html import render_html  # Jinja2 and PyAV load only when HTML is asked for
+
+    return render_html(report)
 
 
 def write_report(report: Report, folder: Path, formats: list[str]) -> list[Path]:

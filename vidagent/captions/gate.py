@@ -1,0 +1,122 @@
+"""The caption gate: caption candidates wait until what grounds them is known.
+
+A candidate frame is decided when the detections at its time (for trigger classes and
+grounding) and the speech around it (for grounding) have come back, so the policy sees
+the labels and the prompt can quote what was said. Decisions are made in time order.
+Memory: at most one audio chunk's length of candidates waits.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+
+from ..config import Settings
+from ..media.audio import AudioChunk
+from ..media.probe import MediaInfo
+from ..media.sampler import SampledFrame
+from ..report.model import FrameDetections, Segment
+from ..tasks import caption
+from .policy import CaptionPolicy, PolicySettings
+
+
+class CaptionGate:
+    """Holds caption candidates until what grounds them is known (the detections at their
+    time, the speech around it), then runs the policy over them in time order."""
+
+    DETECT_WINDOW_S = 0.5
+    SPEECH_WINDOW_S = 5.0
+
+    def __init__(self, settings: Settings, media: MediaInfo):
+        self.enabled = settings.caption
+        self.policy = CaptionPolicy(
+            PolicySettings(
+                min_gap_s=settings.caption_min_gap_s,
+                max_gap_s=settings.caption_max_gap_s,
+                scene_threshold=settings.caption_scene_threshold,
+                trigger_classes=tuple(settings.caption_trigger_classes),
+                max_per_minute=settings.caption_max_per_minute,
+            )
+        )
+        needs_labels = bool(settings.caption_trigger_classes) or settings.caption_grounding
+        self.wait_for_detections = settings.detect and needs_labels
+        self.wait_for_speech = settings.transcribe and media.has_audio and settings.caption_grounding
+        self.grounding = settings.caption_grounding
+        self._pending: deque[SampledFrame] = deque()
+        self._detect_seen_until = -1.0
+        self._detect_outstanding: dict[float, int] = {}
+        self._detections: dict[float, FrameDetections] = {}
+        self._detection_times: list[float] = []
+        self._chunks: dict[int, float | None] = {}  # chunk index -> end time once done
+        self._segments: list[Segment] = []
+        self._extracted = False
+
+    def offer(self, frame: SampledFrame) -> None:
+        if self.enabled:
+            self._pending.append(frame)
+
+    def detect_frame_seen(self, t: float) -> None:
+        self._detect_seen_until = t
+        self._detect_outstanding[t] = self._detect_outstanding.get(t, 0) + 1
+
+    def detections_done(self, found: list[FrameDetections]) -> None:
+        for frame in found:
+            self._detect_outstanding.pop(frame.t, None)
+            self._detections[frame.t] = frame
+            bisect.insort(self._detection_times, frame.t)
+
+    def chunk_seen(self, chunk: AudioChunk) -> None:
+        self._chunks[chunk.index] = None
+
+    def chunk_done(self, chunk: AudioChunk, segments: list[Segment]) -> None:
+        self._chunks[chunk.index] = chunk.end
+        self._segments += segments
+
+    def extraction_done(self) -> None:
+        self._extracted = True
+
+    def waiting(self) -> bool:
+        return bool(self._pending)
+
+    def release(self) -> list[tuple[SampledFrame, str | None, str]]:
+        """(frame, reason or None, grounding text) for each candidate now decidable."""
+        released = []
+        while self._pending and self._known_at(self._pending[0].t):
+            frame = self._pending.popleft()
+            labels = self._labels_near(frame.t)
+            reason = self.policy.decide(frame.t, frame.signature, labels)
+            context = ""
+            if reason is not None and self.grounding:
+                near = self._nearest_detections(frame.t)
+                context = caption.grounding(frame.t, near, self._segments, self.SPEECH_WINDOW_S)
+            released.append((frame, reason, context))
+        return released
+
+    def _known_at(self, t: float) -> bool:
+        if self.wait_for_detections:
+            horizon = t + self.DETECT_WINDOW_S
+            if not self._extracted and self._detect_seen_until < horizon:
+                return False
+            if any(pending_t <= horizon for pending_t in self._detect_outstanding):
+                return False
+        if self.wait_for_speech and not self._speech_known_until(t + self.SPEECH_WINDOW_S):
+            return False
+        return True
+
+    def _speech_known_until(self, t: float) -> bool:
+        covered = 0.0
+        for index in sorted(self._chunks):
+            end = self._chunks[index]
+            if end is None:
+                return covered >= t
+            covered = end
+        return covered >= t or self._extracted
+
+    def _nearest_detections(self, t: float) -> list[FrameDetections]:
+        i = bisect.bisect_left(self._detection_times, t)
+        near = self._detection_times[max(0, i - 1): i + 1]
+        return [self._detections[x] for x in near]
+
+    def _labels_near(self, t: float) -> set[str]:
+        near = [d for d in self._nearest_detections(t) if abs(d.t - t) <= self.DETECT_WINDOW_S]
+        return {obj.label for d in near for obj in d.objects}
