@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--yolo-workers", type=int, default=2)
     parser.add_argument("--per-image", type=float, default=0.004)
     parser.add_argument("--per-audio-second", type=float, default=0.01)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N for both the run and extraction alone")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -108,21 +109,25 @@ def main() -> None:
             print(f"making {video.name} ...", flush=True)
             make_clip(video, args.minutes)
         counts = {}
-        extract_s = timed(lambda: counts.update(extraction_only(video)))
         server, base_url = start_server(args, tmp)
         env = {**os.environ, "RUNPOD_API_KEY": KEY, "RUNPOD_BASE_URL": base_url,
                "RUNPOD_YOLO_ENDPOINT_ID": "bench-yolo", "RUNPOD_WHISPER_ENDPOINT_ID": "bench-whisper"}
         command = [sys.executable, "-m", "vidagent", "analyze", str(video), "--out", str(tmp / "out"),
                    "--backend", "runpod", "--detect-fps", str(DETECT_FPS), "--progress", "none"]
+        walls, extracts = [], []
         try:
-            server_before, client_before = tree_cpu_s(server.pid), children_cpu_s()
-            wall = timed(lambda: subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL))
-            server_cpu, client_cpu = tree_cpu_s(server.pid) - server_before, children_cpu_s() - client_before
+            for _ in range(args.repeat):  # interleaved, so drift hits both alike
+                extracts.append(timed(lambda: counts.update(extraction_only(video))))
+                server_before, client_before = tree_cpu_s(server.pid), children_cpu_s()
+                walls.append(timed(lambda: subprocess.run(
+                    command + ["--no-cache"], env=env, check=True, stdout=subprocess.DEVNULL)))
+                server_cpu, client_cpu = tree_cpu_s(server.pid) - server_before, children_cpu_s() - client_before
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
         usage = json.loads((tmp / "out" / video.stem / "report.json").read_text())["usage"]
 
+    wall, extract_s = min(walls), min(extracts)
     yolo_s = counts["frames"] * args.per_image / args.yolo_workers
     whisper_s = counts["audio_s"] * args.per_audio_second
     bound = max(extract_s, yolo_s, whisper_s)
@@ -130,7 +135,7 @@ def main() -> None:
     print(f"extraction alone {extract_s:.2f} s | yolo work {yolo_s:.2f} s on {args.yolo_workers} workers "
           f"| whisper work {whisper_s:.2f} s on 1 worker")
     print(f"jobs: yolo {usage['yolo']['jobs']}, whisper {usage['whisper']['jobs']}")
-    print(f"wall {wall:.2f} s, bound {bound:.2f} s, ratio {wall / bound:.2f} (target <= 1.15)")
+    print(f"best of {args.repeat}: wall {wall:.2f} s, bound {bound:.2f} s, ratio {wall / bound:.2f} (target <= 1.15)")
     cores = os.cpu_count() or 1
     cpu_floor = (client_cpu + server_cpu) / cores
     print(f"CPU: client {client_cpu:.1f} s, emulated endpoints {server_cpu:.1f} s; "
