@@ -164,10 +164,11 @@ def test_sentences_across_chunk_boundaries_come_out_once(run_cli, sample, clips,
 
 
 def test_doctor_reports_the_essentials(run_cli):
-    result = run_cli("doctor", "--config", OFFLINE_CONFIG)
+    result = run_cli("doctor", "--config", OFFLINE_CONFIG, env={"RUNPOD_API_KEY": "rp_doctor_SECRET"})
     assert result.code == 0, result
-    for check in ("PyAV", "ffmpeg", "ultralytics", "faster-whisper", "whisper model"):
+    for check in ("PyAV", "ffmpeg", "ultralytics", "faster-whisper", "whisper model", "RUNPOD_API_KEY set"):
         assert check in result.stdout
+    assert "rp_doctor_SECRET" not in result.stdout + result.stderr
 
 
 @pytest.mark.slow

@@ -67,6 +67,22 @@ def _model(kind: str, name: str) -> tuple[bool, str]:
     return True, f"{name}: downloaded from the model hub on first use (needs network)"
 
 
+def _runpod(settings) -> tuple[bool, str]:
+    """What the RunPod backend would use; the key itself is never shown."""
+    key = "RUNPOD_API_KEY set" if settings.runpod_api_key else "RUNPOD_API_KEY not set (export it or put it in ./.env)"
+    ids = ", ".join(
+        f"{name}={settings.endpoint_id(name) or 'unset'}" for name in ("yolo", "whisper", "vlm")
+    )
+    return True, f"{key}; endpoints: {ids}; backend auto -> {settings.resolved_backend(['yolo', 'whisper'])}"
+
+
+def _docker() -> tuple[bool, str]:
+    binary = shutil.which("docker")
+    if binary is None:
+        return True, "not found (only `vidagent deploy` needs it)"
+    return True, f"{binary} (client; deploy checks the daemon)"
+
+
 def run_doctor(config: Path | None) -> int:
     from ..config import load_settings
     from ..errors import ConfigError
@@ -83,10 +99,13 @@ def run_doctor(config: Path | None) -> int:
     rows.append(("ffmpeg binary", *_ffmpeg()))
     rows.append(("ultralytics", *_package("ultralytics", "local")))
     rows.append(("faster-whisper", *_package("faster-whisper", "local")))
+    rows.append(("transformers (VLM)", *_package("transformers", "local")))
+    rows.append(("docker", *_docker()))
     rows.append(("compute", *_gpu()))
     if settings is not None:
         rows.append(("detector model", *_model("yolo", settings.yolo_model)))
         rows.append(("whisper model", *_model("whisper", settings.whisper_model)))
+        rows.append(("RunPod", *_runpod(settings)))
 
     table = Table(title="vidagent doctor", show_lines=False)
     table.add_column("check")
