@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from vidagent.report.writers import atomic_write
+from vidagent.files import atomic_write
 from vidagent.timefmt import clock, subtitles
 
 

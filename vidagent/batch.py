@@ -26,7 +26,8 @@ from .media.audio import SAMPLE_RATE
 from .budget import Budget, BudgetExceeded, load_pricing
 from .pipeline import VideoProgress, analyze_video, endpoint_limits
 from .report.model import Report
-from .report.writers import atomic_write, write_report
+from .files import atomic_write
+from .report.writers import write_report
 from .transports import make_transport
 
 VIDEO_EXTENSIONS = frozenset(

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .files import atomic_write
 from .transports import JobResult, Router
 
 FORMAT = 1  # bump when the entry layout changes: old entries are then ignored
@@ -53,14 +52,7 @@ class JobCache:
     def put(self, key: str, output: dict[str, Any]) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"output": output}, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(path, json.dumps({"output": output}))
 
     def info(self) -> CacheInfo:
         files = list(self.root.rglob("*.json")) if self.root.exists() else []

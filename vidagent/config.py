@@ -180,6 +180,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def env_as_text(value: Any) -> Any:
+    """A YAML mapping of environment variables as text: YAML reads `1` and `true` as a
+    number and a boolean, an environment holds only strings (`true`, not `True`)."""
+    if isinstance(value, Mapping):
+        return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+    return value
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """KEY=VALUE lines (optional `export`, quotes, # comments); a missing file is empty."""
     try:

@@ -23,7 +23,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 import tomllib
 from collections import deque
@@ -36,7 +35,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import __version__
-from .config import read_dotenv
+from .config import env_as_text, read_dotenv
+from .files import atomic_write
 from .errors import ConfigError, VidagentError
 from .transports.runpod import _retry_after
 
@@ -101,13 +101,7 @@ class EndpointSettings(BaseModel):
     flashboot: bool = True
     container_disk_gb: int = Field(20, ge=1, le=1000)
 
-    @field_validator("env", mode="before")
-    @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        # YAML reads `1` and `true` as numbers and booleans; the environment wants text.
-        if isinstance(value, Mapping):
-            return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
-        return value
+    _env_as_text = field_validator("env", mode="before")(env_as_text)
 
     @field_validator("gpus")
     @classmethod
@@ -588,21 +582,7 @@ def update_env_file(path: Path, values: dict[str, str]) -> None:
     new = [f"{key}={value}\n" for key, value in values.items() if key not in seen]
     if new and lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    _write_atomically(target, "".join(lines + new), mode)
-
-
-def _write_atomically(path: Path, text: str, mode: int) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, "".join(lines + new), mode)
 
 
 # -- the whole run ------------------------------------------------------------------------------

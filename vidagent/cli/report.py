@@ -32,7 +32,8 @@ def report_command(
 ) -> None:
     """Re-render report files (HTML, subtitles) from a report.json without running models."""
     from ..errors import ConfigError
-    from ..report.writers import WRITERS, atomic_write
+    from ..files import atomic_write
+    from ..report.writers import WRITERS
 
     chosen = _split(formats) or ["html"]
     unknown = [f for f in chosen if f not in WRITERS]

@@ -18,7 +18,7 @@ from typing import Any
 from .. import __version__
 from .events import short_clock, span
 from .model import FrameDetections, Report
-from .writers import atomic_write
+from ..files import atomic_write
 
 THUMB_SIDE = 384  # long side of a thumbnail, px: sharp enough to read, small enough to embed
 THUMB_QUALITY = 72

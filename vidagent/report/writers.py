@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from ..files import atomic_write
 from ..timefmt import subtitles
 from .model import Report
 
@@ -53,17 +52,3 @@ def write_report(report: Report, folder: Path, formats: list[str]) -> list[Path]
         name, render = WRITERS[fmt]
         written.append(atomic_write(folder / name, render(report)))
     return written
-
-
-def atomic_write(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..config import env_as_text
 from ..errors import ConfigError
 
 # Endpoint ids appear in every URL, worker ids and logs: keep them URL- and shell-safe.
@@ -54,13 +55,7 @@ class EndpointSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment of its workers.")
     python: str | None = Field(None, description="Interpreter for its workers; default: this one.")
 
-    @field_validator("env", mode="before")
-    @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        # YAML turns `1` and `true` into numbers and booleans; the environment wants text.
-        if isinstance(value, Mapping):
-            return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
-        return value
+    _env_as_text = field_validator("env", mode="before")(env_as_text)
 
 
 class ServeConfig(BaseModel):
