@@ -167,16 +167,22 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    return yaml_mapping(text, str(path), "setting: value")
+
+
+def yaml_mapping(text: str, where: str, shape: str = "key: value") -> dict[str, Any]:
+    """A YAML document that must be a mapping (an empty one is {}); one-line ConfigErrors
+    naming `where` and the line for bad YAML. Every settings file goes through this."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{line} is not valid YAML") from None
+        raise ConfigError(f"{where}:{line} is not valid YAML") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of setting: value at the top level")
+        raise ConfigError(f"{where}: expected a mapping of {shape} at the top level")
     return data
 
 

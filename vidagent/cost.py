@@ -25,11 +25,10 @@ from datetime import date as Date
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .captions.policy import CaptionPolicy, PolicySettings
-from .config import Settings
+from .config import Settings, yaml_mapping
 from .errors import ConfigError
 from .media.probe import MediaInfo
 from .plan import expected_frames, make_plan
@@ -71,10 +70,7 @@ class Pool(_Strict):
     source: str = Field(min_length=1)
     date: str = Field(min_length=1)
 
-    @field_validator("date", mode="before")
-    @classmethod
-    def date_as_text(cls, value: Any) -> Any:
-        return _iso_date(value)
+    _date_as_text = field_validator("date", mode="before")(_iso_date)
 
 
 class PriceTable(_Strict):
@@ -97,10 +93,7 @@ class EndpointProfile(_Strict):
     basis: str = ""
     date: str = Field(min_length=1)
 
-    @field_validator("date", mode="before")
-    @classmethod
-    def date_as_text(cls, value: Any) -> Any:
-        return _iso_date(value)
+    _date_as_text = field_validator("date", mode="before")(_iso_date)
 
 
 class VlmProfile(EndpointProfile):
@@ -143,14 +136,7 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _parse(model: type[_Model], text: str, where: str) -> _Model:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where}:{line} is not valid YAML") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of key: value at the top level")
+    data = yaml_mapping(text, where)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

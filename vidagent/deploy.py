@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 import httpx
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import __version__
-from .config import env_as_text, read_dotenv
+from .config import env_as_text, read_dotenv, yaml_mapping
 from .files import atomic_write
 from .errors import ConfigError, VidagentError
 from .transports.runpod import _retry_after
@@ -153,16 +152,12 @@ def default_config_path() -> Path:
 def load_deploy_settings(path: Path) -> DeploySettings:
     """Read and check the YAML file; paths in it are relative to it. Errors name file and key."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: deploy settings not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read deploy settings ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}:{f' line {mark.line + 1}' if mark else ''} is not valid YAML") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping (registry, endpoints, …) at the top level")
+    data = yaml_mapping(text, str(path), "registry, endpoints, …")
     try:
         settings = DeploySettings.model_validate(data)
     except ValidationError as exc:

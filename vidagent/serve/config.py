@@ -14,10 +14,9 @@ import socket
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import env_as_text
+from ..config import env_as_text, yaml_mapping
 from ..errors import ConfigError
 
 # Endpoint ids appear in every URL, worker ids and logs: keep them URL- and shell-safe.
@@ -167,13 +166,12 @@ def load_serve_config(
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    data = yaml_mapping(text, str(path))
     if "api_key" in data:
         raise ConfigError(f"{path}: api_key is not read from files; use --api-key or VIDAGENT_SERVE_API_KEY")
     return data
