@@ -36,15 +36,18 @@ DETECT_FPS = 10
 
 
 def extraction_only(video: Path) -> dict:
+    """The pipeline's extraction with no jobs: frames from the child process, audio on a
+    thread, both at once, as analyze_video runs them."""
     code = (
-        "import json, sys; from pathlib import Path;"
-        "from vidagent.media.probe import probe; from vidagent.media.sampler import FrameSpec, extract;"
-        "p = Path(sys.argv[1]); info = probe(p); n = {'frames': 0, 'audio_s': 0.0};"
-        f"items = extract(p, info, [FrameSpec('detect', {DETECT_FPS}, 640)], 60.0)\n"
-        "for i in items:\n"
-        "    if hasattr(i, 'jpeg'): n['frames'] += 1\n"
-        "    else: n['audio_s'] += i.duration\n"
-        "print(json.dumps(n))"
+        "import json, sys, threading; from pathlib import Path\n"
+        "from vidagent.media.probe import probe; from vidagent.media.sampler import FrameSpec, extract_audio\n"
+        "from vidagent.media.child import extract_frames_in_child\n"
+        "p = Path(sys.argv[1]); info = probe(p); n = {'frames': 0, 'audio_s': 0.0}\n"
+        "def audio():\n"
+        "    for chunk in extract_audio(p, info, 60.0): n['audio_s'] += chunk.duration\n"
+        "t = threading.Thread(target=audio); t.start()\n"
+        f"for frame in extract_frames_in_child(p, info, [FrameSpec('detect', {DETECT_FPS}, 640)]): n['frames'] += 1\n"
+        "t.join(); print(json.dumps(n))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(video)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)

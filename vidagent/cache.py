@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import wire
 from .files import atomic_write
 from .transports import JobResult, Router
 
-FORMAT = 1  # bump when the entry layout changes: old entries are then ignored
+FORMAT = 2  # bump when the key or the entry layout changes: old entries are then ignored
 
 
 @dataclass
@@ -35,9 +36,8 @@ class JobCache:
 
     @staticmethod
     def key(endpoint: str, payload: dict[str, Any]) -> str:
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(f"v{FORMAT}\0{endpoint}\0".encode())
-        digest.update(canonical.encode())
+        digest.update(wire.canonical(payload))
         return digest.hexdigest()
 
     def _path(self, key: str) -> Path:

@@ -22,7 +22,8 @@ from .config import SECRET_FIELDS, Settings
 from .errors import VidagentError
 from .media.audio import AudioChunk
 from .media.probe import MediaInfo, probe
-from .media.sampler import ExtractStats, SampledFrame, extract
+from .media.child import extract_frames_in_child
+from .media.sampler import ExtractStats, SampledFrame, extract_audio
 from .plan import SamplingPlan, make_plan
 from .report.events import build_events
 from .report.model import Caption, EndpointUsage, FrameDetections, Report, Segment, Transcript
@@ -89,20 +90,19 @@ async def analyze_video(
     probed = time.perf_counter()
 
     stats = ExtractStats()
-    items = extract(path, media, list(plan.frame_specs), plan.audio_chunk_s, settings.jpeg_quality, stats)
+    frames = extract_frames_in_child(path, media, list(plan.frame_specs), settings.jpeg_quality, stats)
+    chunks = extract_audio(path, media, plan.audio_chunk_s, stats) \
+        if plan.audio_chunk_s and media.has_audio else None
     budget = budget or Budget(None)
     run = _VideoRun(media, settings, transport, progress, limits or endpoint_limits(transport), budget)
     try:
         async with asyncio.TaskGroup() as jobs:
             run.jobs = jobs
-            async for item in _iterate_in_thread(items):
-                if isinstance(item, AudioChunk):
-                    await run.send_chunk(item)
-                elif item.kind == "detect":
-                    await run.add_detect_frame(item)
-                else:
-                    run.captions.offer(item)
-                await run.release_captions()
+            # Each stream has its own consumer, so a busy endpoint holds up only its own stream.
+            audio_done = jobs.create_task(run.consume_audio(chunks)) if chunks is not None else None
+            await run.consume_frames(frames)
+            if audio_done is not None:
+                await audio_done
             await run.extraction_finished()
         if settings.summary:
             await run.summarise()
@@ -139,6 +139,19 @@ class _VideoRun:
         self._changed = asyncio.Event()  # a job finished: held captions may be releasable
         if settings.caption or settings.summary:
             self._caption_prompt = caption.load_prompt(settings.caption_prompt, "caption.txt")
+
+    async def consume_frames(self, frames: Iterator[SampledFrame]) -> None:
+        async for frame in _iterate_in_thread(frames, "frames"):
+            if frame.kind == "detect":
+                await self.add_detect_frame(frame)
+            else:
+                self.captions.offer(frame)
+            await self.release_captions()
+
+    async def consume_audio(self, chunks: Iterator[AudioChunk]) -> None:
+        async for chunk in _iterate_in_thread(chunks, "audio", maxsize=2):  # chunks are MBs each
+            await self.send_chunk(chunk)
+            await self.release_captions()
 
     async def add_detect_frame(self, frame: SampledFrame) -> None:
         self.captions.detect_frame_seen(frame.t)
@@ -279,7 +292,7 @@ def _language_probability(languages) -> float | None:
     return round(sum(p * s for p, s in scored) / total, 4) if total else None
 
 
-async def _iterate_in_thread(source: Iterator, maxsize: int = QUEUE_ITEMS) -> AsyncIterator:
+async def _iterate_in_thread(source: Iterator, name: str, maxsize: int = QUEUE_ITEMS) -> AsyncIterator:
     """Run a blocking generator in a thread; yield its items here, with backpressure.
 
     The thread hands items over without waiting for the event loop (call_soon_threadsafe)
@@ -309,7 +322,7 @@ async def _iterate_in_thread(source: Iterator, maxsize: int = QUEUE_ITEMS) -> As
         finally:
             source.close()
 
-    thread = threading.Thread(target=produce, name="extract", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:

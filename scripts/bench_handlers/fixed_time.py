@@ -18,10 +18,22 @@ KIND = os.environ["BENCH_KIND"]
 PER_ITEM = float(os.environ["BENCH_SECONDS_PER_ITEM"])
 
 
+def _jpeg_size(image: str) -> tuple[int, int]:
+    # The header sits in the first bytes: decoding all of them would add CPU that is
+    # not part of the fixed cost this worker stands for.
+    for prefix in (image[:4096], image):
+        try:
+            height, width, _, _ = simplejpeg.decode_jpeg_header(base64.b64decode(prefix))
+            return width, height
+        except ValueError:
+            continue
+    raise ValueError("not a JPEG")
+
+
 def _yolo(job_input: dict) -> tuple[float, dict]:
     results = []
     for image in job_input["images"]:
-        height, width, _, _ = simplejpeg.decode_jpeg_header(base64.b64decode(image))
+        width, height = _jpeg_size(image)
         results.append({"width": width, "height": height, "detections": []})
     output = {"model": "fixed", "device": "bench", "results": results, "timings": {}}
     return PER_ITEM * len(results), output

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,11 @@ class AudioChunk:
     index: int
     start: float  # seconds from the video's first frame
     samples: np.ndarray  # int16, mono, SAMPLE_RATE
+    # Computed where the chunk is made (the audio thread), not where it is looked at.
+    rms_dbfs: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rms_dbfs", _rms_dbfs(self.samples))
 
     @property
     def duration(self) -> float:
@@ -32,13 +37,6 @@ class AudioChunk:
     @property
     def end(self) -> float:
         return self.start + self.duration
-
-    @property
-    def rms_dbfs(self) -> float:
-        if len(self.samples) == 0:
-            return float("-inf")
-        rms = np.sqrt(np.mean(np.square(self.samples.astype(np.float64))))
-        return 20 * np.log10(rms / 32768.0) if rms > 0 else float("-inf")
 
     @property
     def is_silent(self) -> bool:
@@ -89,6 +87,13 @@ class AudioChunker:
         self._index += 1
         self._start += len(samples) / SAMPLE_RATE
         return chunk
+
+
+def _rms_dbfs(samples: np.ndarray) -> float:
+    if len(samples) == 0:
+        return float("-inf")
+    rms = np.sqrt(np.mean(np.square(samples.astype(np.float64))))
+    return float(20 * np.log10(rms / 32768.0)) if rms > 0 else float("-inf")
 
 
 def quietest_cut(samples: np.ndarray, lo: int, hi: int) -> int:

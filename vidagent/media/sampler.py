@@ -1,7 +1,10 @@
-"""One decode pass per video: detection frames, caption frames and audio chunks together.
+"""One decode pass per video: detection frames, caption frames and audio chunks.
 
-`extract()` is a generator: it yields items as the decoder produces them and holds at most
-one audio chunk and one frame in memory, so memory stays flat however long the video is.
+Every packet is decoded once. `extract_frames()` decodes the video stream and yields the
+sampled frames of every FrameSpec together; `extract_audio()` reads the audio stream
+through a demuxer of its own and yields chunks, so it runs ahead of the (much slower)
+video decoder; `extract()` gives both from one iterator. They are generators that hold a
+few items at a time, so memory stays flat however long the video is.
 A frame is picked for a stream when it is the first frame whose pts falls in a new
 1/fps interval; its timestamp is its own pts, never `index / fps`.
 
@@ -13,6 +16,8 @@ whole pass costs about what decoding alone costs.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +34,6 @@ from .signature import signature
 
 FrameKind = Literal["detect", "caption"]
 _ENCODE_AHEAD = 8  # frames handed to the encoder thread before the decoder waits for it
-_AUDIO_PACKETS_PER_TASK = 64  # handing over packets one by one costs more than decoding them
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,37 @@ def extract(
     jpeg_quality: int = 90,
     stats: ExtractStats | None = None,
 ) -> Iterator[SampledFrame | AudioChunk]:
-    """Items in decode order: frames (as JPEG) and audio chunks, from one pass over the file.
+    """Frames and audio chunks from one iterator, for callers that want both at once.
 
-    This thread demuxes and decodes video; picked frames are encoded on the `jpeg` pool and
-    audio packets are decoded and chunked on the `audio` thread, all in parallel.
+    The audio is read on a thread of its own (`extract_audio`) and its chunks are yielded
+    between frames as they become ready; the pipeline instead consumes the two generators
+    separately, so that a busy endpoint on one never holds up the other.
+    """
+    if not audio_chunk_s or not info.has_audio:
+        yield from extract_frames(path, info, frames, jpeg_quality, stats)
+        return
+    chunks = _Prefetch(extract_audio(path, info, audio_chunk_s, stats), name="audio")
+    try:
+        for frame in extract_frames(path, info, frames, jpeg_quality, stats):
+            yield from chunks.ready()
+            yield frame
+        yield from chunks.rest()
+    finally:
+        chunks.close()
+
+
+def extract_frames(
+    path: Path,
+    info: MediaInfo,
+    frames: list[FrameSpec],
+    jpeg_quality: int = 90,
+    stats: ExtractStats | None = None,
+) -> Iterator[SampledFrame]:
+    """Sampled frames in decode order, as JPEG, from one pass over the video stream.
+
+    This thread demuxes and decodes; picked frames are scaled and encoded on the `jpeg`
+    pool while decoding goes on. With no FrameSpec the stream is only demuxed, to learn
+    where its frames end (for the truncation warning).
     """
     import av
 
@@ -85,32 +116,18 @@ def extract(
     decode_threads, encode_threads = _thread_split(os.cpu_count() or 1)
     container = open_container(path)
     encoder = ThreadPoolExecutor(encode_threads, thread_name_prefix="jpeg")
-    audio_worker = ThreadPoolExecutor(1, thread_name_prefix="audio")  # one: audio is sequential
-    pending: deque[Future] = deque()  # results in decode order, some still being computed
+    pending: deque[Future] = deque()  # frames in decode order, some still being encoded
     try:
         video = container.streams.video[0]
         video.codec_context.thread_count = decode_threads
         if decode_threads > 1:
             video.thread_type = "AUTO"
-        streams = [video]
-        audio = _pick_audio(container) if audio_chunk_s else None
-        if audio is not None:
-            streams.append(audio)
         pickers = [_Picker(spec, video.time_base) for spec in frames]
-        audio_feed = _AudioFeed(audio_chunk_s, stats) if audio is not None else None
         origin: int | None = None  # pts of the first video frame: time zero
-
         try:
-            audio_packets: list = []
-            for packet in container.demux(streams):
-                if packet.stream.type == "audio":
-                    audio_packets.append(packet)
-                    if len(audio_packets) >= _AUDIO_PACKETS_PER_TASK:
-                        pending.append(audio_worker.submit(audio_feed.push, audio_packets))
-                        audio_packets = []
-                    continue
+            for packet in container.demux(video):
                 if not pickers and origin is not None:
-                    # Audio only: the first frame fixed time zero; the rest need no decoding.
+                    # Nothing to sample: the first frame fixed time zero; the rest need no decoding.
                     if packet.pts is not None:
                         stats.last_video_t = max(stats.last_video_t, float((packet.pts - origin) * video.time_base))
                     continue
@@ -124,9 +141,6 @@ def extract(
                         continue
                     if origin is None:
                         origin = frame.pts
-                        if audio_feed is not None:
-                            start = float(origin * video.time_base)
-                            pending.append(audio_worker.submit(audio_feed.set_origin, start))
                     stats.decoded_frames += 1
                     t = float((frame.pts - origin) * video.time_base)
                     stats.last_video_t = max(stats.last_video_t, t)
@@ -142,25 +156,57 @@ def extract(
             )
         if origin is None:
             raise MediaError(f"{path}: video stream has no decodable frames (file truncated?)")
-        if audio_feed is not None:
-            pending.append(audio_worker.submit(audio_feed.push, audio_packets))
-            pending.append(audio_worker.submit(audio_feed.flush))
         yield from _ready(pending, wait_beyond=0)
     finally:
         for item in pending:
             item.cancel()
         encoder.shutdown(wait=True)
-        audio_worker.shutdown(wait=True)
         container.close()
 
     if stats.damaged_packets:
-        stats.warnings.append(f"{stats.damaged_packets} damaged packet(s) skipped while decoding")
+        stats.warnings.append(f"{stats.damaged_packets} damaged video packet(s) skipped while decoding")
     frame_gap = 1.0 / info.fps if info.fps else 0.1
     if info.duration_s - stats.last_video_t > max(1.0, 3 * frame_gap):
         stats.warnings.append(
             f"video frames end at {stats.last_video_t:.2f}s but the file claims "
             f"{info.duration_s:.2f}s (truncated or damaged file?)"
         )
+
+
+def extract_audio(
+    path: Path, info: MediaInfo, chunk_s: float, stats: ExtractStats | None = None
+) -> Iterator[AudioChunk]:
+    """16 kHz mono chunks of the default audio stream, cut in pauses, from a demuxer of
+    its own: audio decodes ~20x faster than video, so transcription can start on every
+    chunk at once instead of waiting for the video decoder to reach it. Time zero is the
+    first video frame (`info.start_time_s`); audio before it is dropped.
+    """
+    import av
+
+    stats = stats if stats is not None else ExtractStats()
+    container = open_container(path)
+    damaged = 0
+    try:
+        audio = _pick_audio(container)
+        if audio is None:
+            return
+        feed = _AudioFeed(chunk_s, info.start_time_s)
+        try:
+            for packet in container.demux(audio):
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError:
+                    damaged += 1
+                    continue
+                for frame in decoded:
+                    yield from feed.push(frame)
+        except av.error.FFmpegError as exc:
+            stats.warnings.append(f"audio decoding stopped at {feed.end_s:.2f}s: {exc.strerror or exc}")
+        yield from feed.flush()
+    finally:
+        container.close()
+    if damaged:
+        stats.warnings.append(f"{damaged} damaged audio packet(s) skipped while decoding")
 
 
 def _thread_split(cores: int) -> tuple[int, int]:
@@ -170,21 +216,10 @@ def _thread_split(cores: int) -> tuple[int, int]:
     return max(1, cores - encoders), encoders
 
 
-def _ready(pending: deque[Future], wait_beyond: int) -> Iterator[SampledFrame | AudioChunk]:
-    """Yield finished results in order; wait for those beyond the first `wait_beyond`.
-
-    A frame future holds one SampledFrame; an audio future a list of chunks (often empty).
-    """
-    while pending:
-        head = pending[0]
-        if not head.done() and len(pending) <= wait_beyond:
-            return
-        pending.popleft()
-        result = head.result()
-        if isinstance(result, list):
-            yield from result
-        elif result is not None:
-            yield result
+def _ready(pending: deque[Future], wait_beyond: int) -> Iterator[SampledFrame]:
+    """Yield encoded frames in order; wait for those beyond the first `wait_beyond`."""
+    while pending and (pending[0].done() or len(pending) > wait_beyond):
+        yield pending.popleft().result()
 
 
 class _Picker:
@@ -248,66 +283,108 @@ def _yuv_planes(frame) -> list[np.ndarray]:
 
 
 class _AudioFeed:
-    """Decodes audio packets, resamples to 16 kHz mono (a proper downmix) and chunks.
+    """Resamples decoded audio to 16 kHz mono (a proper downmix), drops what comes before
+    time zero, and chunks the rest."""
 
-    Runs on one thread of its own; calls arrive in demux order. Audio decoded before the
-    first video frame's time is known waits, then samples before time zero are dropped.
-    """
-
-    def __init__(self, chunk_s: float, stats: ExtractStats):
+    def __init__(self, chunk_s: float, video_start_s: float):
         import av
 
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         self._chunk_s = chunk_s
-        self._stats = stats
+        self._video_start_s = video_start_s
         self._chunker: AudioChunker | None = None
-        self._video_origin: float | None = None
         self._skip = 0  # samples before the first video frame, still to drop
-        self._waiting: list = []  # frames decoded before the origin was known
+        self.end_s = 0.0  # seconds from time zero fed so far
 
-    def set_origin(self, video_start: float) -> list[AudioChunk]:
-        self._video_origin = video_start
-        waiting, self._waiting = self._waiting, []
-        return [chunk for frame in waiting for chunk in self._feed(frame)]
-
-    def push(self, packets: list) -> list[AudioChunk]:
-        """Chunks completed by these packets (often none)."""
-        import av
-
-        frames = []
-        for packet in packets:
-            try:
-                frames += packet.decode()
-            except av.error.InvalidDataError:
-                self._stats.damaged_packets += 1
-        if self._video_origin is None:
-            self._waiting += frames
-            return []
-        return [chunk for frame in frames for chunk in self._feed(frame)]
+    def push(self, frame) -> list[AudioChunk]:
+        if self._chunker is None:
+            start = (float(frame.time) if frame.time is not None else 0.0) - self._video_start_s
+            self._skip = max(0, round(-start * SAMPLE_RATE))
+            self._chunker = AudioChunker(self._chunk_s, start=max(0.0, start))
+            self.end_s = max(0.0, start)
+        chunks = []
+        for out in self._resampler.resample(frame):
+            chunks += self._feed_samples(out.to_ndarray().reshape(-1))
+        return chunks
 
     def flush(self) -> list[AudioChunk]:
-        if self._video_origin is None or self._chunker is None:
+        if self._chunker is None:
             return []
         chunks = []
         for out in self._resampler.resample(None):
             chunks += self._feed_samples(out.to_ndarray().reshape(-1))
         return chunks + self._chunker.flush()
 
-    def _feed(self, frame) -> list[AudioChunk]:
-        if self._chunker is None:
-            start = (float(frame.time) if frame.time is not None else 0.0) - self._video_origin
-            self._skip = max(0, round(-start * SAMPLE_RATE))
-            self._chunker = AudioChunker(self._chunk_s, start=max(0.0, start))
-        chunks = []
-        for out in self._resampler.resample(frame):
-            chunks += self._feed_samples(out.to_ndarray().reshape(-1))
-        return chunks
-
     def _feed_samples(self, samples: np.ndarray) -> list[AudioChunk]:
         if self._skip:
             dropped = min(self._skip, len(samples))
             samples, self._skip = samples[dropped:], self._skip - dropped
+        self.end_s += len(samples) / SAMPLE_RATE
         return self._chunker.feed(samples) if len(samples) else []
+
+
+@dataclass(frozen=True)
+class _End:
+    error: BaseException | None
+
+
+class _Prefetch:
+    """Runs a generator on a thread of its own, a few items ahead of its consumer."""
+
+    def __init__(self, source: Iterator, name: str, ahead: int = 4):
+        self._queue: queue.Queue = queue.Queue(ahead)
+        self._stop = threading.Event()
+        self._source = source
+        self._finished = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        outcome = None
+        try:
+            for item in self._source:
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # re-raised in the consumer's thread
+            outcome = exc
+        finally:
+            self._source.close()
+        self._put(_End(outcome))
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def ready(self) -> Iterator:
+        """Items already produced; never waits."""
+        while not self._finished:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            yield from self._unwrap(item)
+
+    def rest(self) -> Iterator:
+        """Every item still to come; waits for them."""
+        while not self._finished:
+            yield from self._unwrap(self._queue.get())
+
+    def _unwrap(self, item) -> Iterator:
+        if isinstance(item, _End):
+            self._finished = True
+            if item.error is not None:
+                raise item.error
+            return
+        yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _pick_audio(container):

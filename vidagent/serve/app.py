@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any, Callable
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from .. import wire
 from .config import ServeConfig
 from .faults import FaultInjector
 from .jobs import COMPLETED, FAILED, IN_QUEUE, TIMED_OUT, Job, JobStore, Policy
@@ -52,6 +52,11 @@ CLIENT_CHECK_S = 0.5  # how often an OpenAI request's wait looks for a client th
 TICK_S = 0.05  # resolution of executionTimeout, ttl and retention
 WEBHOOK_ATTEMPTS = 3  # RunPod: the first call and 2 retries, 10 s apart
 WEBHOOK_RETRY_S = 10.0
+
+
+def _json(body: Any, status: int = 200, headers=None) -> web.Response:
+    # job bodies are megabytes of base64: wire's encoder, not aiohttp's default json.dumps
+    return web.Response(body=wire.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
 class ApiError(Exception):
@@ -215,7 +220,7 @@ async def _gate(request: web.Request, handler):
     if kind in ("client", "openai", "rest", "admin") and hub.api_key and not _has_key(request, hub.api_key):
         return _error(kind, 401, "unauthorized: send the API key as 'Authorization: Bearer KEY'", code="invalid_api_key")
     if kind == "worker" and not hmac.compare_digest(request.query.get("token", "").encode(), hub.worker_token.encode()):
-        return web.json_response({"error": "unauthorized worker"}, status=401)
+        return _json({"error": "unauthorized worker"}, status=401)
     try:
         return await handler(request)
     except ApiError as exc:
@@ -231,10 +236,10 @@ _OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error"
 def _error(kind: str, status: int, message: str, code: str | None = None, headers=None) -> web.Response:
     """RunPod's `{"error": message}`, or OpenAI's `{"error": {message, type, param, code}}`."""
     if kind != "openai":
-        return web.json_response({"error": message}, status=status, headers=headers)
+        return _json({"error": message}, status=status, headers=headers)
     kind_of_error = _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     body = {"error": {"message": message, "type": kind_of_error, "param": None, "code": code}}
-    return web.json_response(body, status=status, headers=headers)
+    return _json(body, status=status, headers=headers)
 
 
 def _has_key(request: web.Request, key: str) -> bool:
@@ -249,7 +254,7 @@ def _has_key(request: web.Request, key: str) -> bool:
 
 async def run(request: web.Request) -> web.Response:
     job = await _submit(request, sync=False)
-    return web.json_response({"id": job.id, "status": job.status})
+    return _json({"id": job.id, "status": job.status})
 
 
 async def runsync(request: web.Request) -> web.Response:
@@ -259,7 +264,7 @@ async def runsync(request: web.Request) -> web.Response:
     if "wait" in request.query:  # RunPod: ?wait=ms, 1000 to 300000
         wait_s = min(300.0, max(1.0, _number(request.query["wait"], "wait") / 1000))
     await hub.wait_for(lambda: job.final or hub.store.get(job.id) is None, wait_s)
-    return web.json_response(job.status_body())
+    return _json(job.status_body())
 
 
 async def status(request: web.Request) -> web.Response:
@@ -267,7 +272,7 @@ async def status(request: web.Request) -> web.Response:
     job = _job(request)
     if "ttl" in request.query:  # RunPod: keep this finished result only this much longer
         hub.store.keep_for(job.id, _number(request.query["ttl"], "ttl") / 1000)
-    return web.json_response(job.status_body())
+    return _json(job.status_body())
 
 
 async def stream(request: web.Request) -> web.Response:
@@ -275,14 +280,14 @@ async def stream(request: web.Request) -> web.Response:
     job = _job(request)
     await hub.wait_for(lambda: job.stream_read < len(job.stream) or job.final, STREAM_HOLD_S)
     chunks = hub.store.read_stream(job.id)
-    return web.json_response({"status": job.status, "stream": [{"output": c} for c in chunks]})
+    return _json({"status": job.status, "stream": [{"output": c} for c in chunks]})
 
 
 async def cancel(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     job = hub.store.cancel(_job(request).id)
     assert job is not None
-    return web.json_response({"id": job.id, "status": job.status})
+    return _json({"id": job.id, "status": job.status})
 
 
 async def retry(request: web.Request) -> web.Response:
@@ -291,7 +296,7 @@ async def retry(request: web.Request) -> web.Response:
     assert job is not None
     if job.status != IN_QUEUE:
         raise ApiError(400, f"only FAILED or TIMED_OUT jobs can be retried; job {job.id} is {job.status}")
-    return web.json_response({"id": job.id, "status": job.status})
+    return _json({"id": job.id, "status": job.status})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -299,7 +304,7 @@ async def health(request: web.Request) -> web.Response:
     endpoint = _endpoint(request)
     counters = hub.store.counters[endpoint]
     counts = hub.store.counts(endpoint)
-    return web.json_response({
+    return _json({
         "jobs": {
             "completed": counters.final[COMPLETED],
             "failed": counters.final[FAILED],
@@ -314,7 +319,7 @@ async def health(request: web.Request) -> web.Response:
 async def purge_queue(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     removed = hub.store.purge(_endpoint(request))
-    return web.json_response({"removed": removed, "status": "completed"})
+    return _json({"removed": removed, "status": "completed"})
 
 
 async def _submit(request: web.Request, sync: bool) -> Job:
@@ -344,7 +349,7 @@ async def _read_json(request: web.Request, limit: int, route: str) -> tuple[Any,
         raise ApiError(413, f"request body is {len(raw)} bytes; {route} accepts at most {limit // 1_000_000} MB "
                             f"({limit} bytes)", code="request_too_large")
     try:
-        return json.loads(raw), len(raw)
+        return wire.loads(raw), len(raw)
     except ValueError:
         raise ApiError(400, "request body is not valid JSON") from None
 
@@ -478,7 +483,7 @@ def openai_answer(job: Job) -> web.Response:
     if job.status == COMPLETED:
         if job.result.get("output") is None:
             raise ApiError(500, f"job {job.id}: the worker returned no output", code="empty_output")
-        return web.json_response(job.result["output"])
+        return _json(job.result["output"])
     if job.status == FAILED:
         raise _openai_failure(job.result.get("error"))
     if job.status == TIMED_OUT:
@@ -501,7 +506,7 @@ def worker_failure(error: Any) -> WorkerFailure:
     except that a multi-line message is joined, not cut to its last line.)"""
     if isinstance(error, str):
         try:
-            details = json.loads(error)
+            details = wire.loads(error)
         except ValueError:
             details = None
         if isinstance(details, dict) and "error_message" in details:
@@ -557,8 +562,8 @@ async def job_take(request: web.Request) -> web.Response:
     for job in jobs:
         log.debug("job %s taken by %s", job.id, record.id)
     if request.match_info.route.name == "worker.take":
-        return web.json_response(jobs[0].work_item())
-    return web.json_response([job.work_item() for job in jobs])
+        return _json(jobs[0].work_item())
+    return _json([job.work_item() for job in jobs])
 
 
 async def job_stop(request: web.Request) -> web.Response:
@@ -572,7 +577,7 @@ async def job_stop(request: web.Request) -> web.Response:
     if not job_ids:
         return web.Response(status=204)
     log.debug("worker %s told to stop %s", record.id, ", ".join(job_ids))
-    return web.json_response({"jobsToStop": job_ids})
+    return _json({"jobsToStop": job_ids})
 
 
 async def job_done(request: web.Request) -> web.Response:
@@ -613,7 +618,7 @@ def _worker(request: web.Request) -> WorkerRecord:
 async def _worker_body(request: web.Request) -> dict[str, Any]:
     # The SDK posts a JSON string labelled application/x-www-form-urlencoded.
     try:
-        body = json.loads(await request.text())
+        body = wire.loads(await request.read())
     except ValueError:
         raise ApiError(400, "job result is not valid JSON") from None
     if not isinstance(body, dict):
@@ -646,7 +651,7 @@ async def admin_stats(request: web.Request) -> web.Response:
             "in_progress": counts["in_progress"],
             "workers": _worker_states(hub, name),
         }
-    return web.json_response({
+    return _json({
         "uptime_s": round(time.monotonic() - hub.started_at, 3),
         "endpoints": endpoints,
         "faults": {"injected": {str(code): n for code, n in sorted(hub.faults.injected.items())}},
@@ -670,4 +675,4 @@ async def admin_workers(request: web.Request) -> web.Response:
         }
         for record in (hub.supervisor.records() if hub.supervisor else [])
     ]
-    return web.json_response({"workers": workers})
+    return _json({"workers": workers})

@@ -8,11 +8,11 @@ model calls block, and a model instance is not shared between threads.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .. import wire
 from ..errors import JobFailed
 from ..workers import WorkerInputError, get_handler
 from . import JobResult
@@ -33,11 +33,11 @@ class LocalTransport:
         if executor is None:
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"worker-{endpoint}")
             self._executors[endpoint] = executor
-        body = json.dumps({"input": payload})
+        body = wire.dumps({"input": payload})
         loop = asyncio.get_running_loop()
         queued = time.perf_counter()
         reply, started, finished = await loop.run_in_executor(executor, _run_job, endpoint, body)
-        result = json.loads(reply)
+        result = wire.loads(reply)
         if "error" in result:
             raise JobFailed(f"{endpoint} job failed: {result['error']}")
         return JobResult(
@@ -50,14 +50,14 @@ class LocalTransport:
         self._executors.clear()
 
 
-def _run_job(endpoint: str, body: str) -> tuple[str, float, float]:
+def _run_job(endpoint: str, body: bytes) -> tuple[bytes, float, float]:
     """What an endpoint does with a job: JSON in, `{"output"}` or `{"error"}` out, timed."""
     started = time.perf_counter()
-    job = json.loads(body)
+    job = wire.loads(body)
     try:
         reply = {"output": get_handler(endpoint)(job["input"])}
     except WorkerInputError as exc:
         reply = {"error": str(exc)}
     except Exception as exc:  # a worker bug fails this job, not the whole batch
         reply = {"error": f"{type(exc).__name__}: {exc}"}
-    return json.dumps(reply), started, time.perf_counter()
+    return wire.dumps(reply), started, time.perf_counter()

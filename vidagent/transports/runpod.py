@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable
 
 import httpx
 
+from .. import wire
 from ..config import Settings
 from ..errors import BackendError, ConfigError, JobFailed, JobTimeout
 from . import JobResult
@@ -75,7 +76,7 @@ class RunPodTransport:
         if not endpoint_id:
             variable = f"RUNPOD_{endpoint.upper()}_ENDPOINT_ID"
             raise ConfigError(f"{variable} is not set: the {endpoint} stage has no RunPod endpoint")
-        body = json.dumps(
+        body = wire.dumps(
             {
                 "input": payload,
                 "policy": {
@@ -83,7 +84,7 @@ class RunPodTransport:
                     "ttl": int(self.settings.runpod_ttl_s * 1000),
                 },
             }
-        ).encode()
+        )
         if len(body) > MAX_RUN_BYTES:
             raise BackendError(
                 f"{endpoint} job is {len(body) / 1e6:.1f} MB, over RunPod's 10 MB /run limit"
@@ -174,7 +175,7 @@ class RunPodTransport:
             if code >= 400:
                 raise BackendError(f"RunPod answered {code} to {what}: {_excerpt(response)}")
             try:
-                return response.json()
+                return wire.loads(response.content)
             except ValueError:
                 raise BackendError(f"RunPod sent a non-JSON answer to {what}") from None
         raise AssertionError("unreachable")

@@ -1,0 +1,106 @@
+"""Run frame extraction in a child process, so the decoder never waits for our GIL.
+
+The decoder thread gives up and takes back the GIL for every packet it reads and decodes.
+In the pipeline the event loop holds the GIL for its Python work (job JSON, HTTP,
+parsing results); each time the decoder wants it back it may wait up to the interpreter's
+switch interval. Measured (docs/benchmarks.md): a pure-Python thread busy ~17% of the
+time slowed a 10-minute extraction from 11.6 s to 14.4 s. In a process of its own the
+decoder shares its GIL only with its own JPEG encoder thread, as when run alone.
+
+The child is a fresh `python` running `_main()`: arguments arrive pickled on its stdin,
+frames leave pickled on its stdout, then its ExtractStats. (Not multiprocessing: that
+re-imports the caller's main script in the child, which breaks unguarded scripts.)
+A closed pipe ends the child, so it never outlives its consumer.
+"""
+
+from __future__ import annotations
+
+import pickle
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Iterator
+
+from .probe import MediaInfo
+from .sampler import ExtractStats, FrameSpec, SampledFrame, extract_frames
+
+_PIPE_BYTES = 1 << 20  # room for ~30 JPEG frames, so a busy consumer rarely stalls the decoder
+
+
+@dataclass(frozen=True)
+class _End:
+    stats: ExtractStats
+    error: BaseException | None
+
+
+def extract_frames_in_child(
+    path: Path,
+    info: MediaInfo,
+    frames: list[FrameSpec],
+    jpeg_quality: int = 90,
+    stats: ExtractStats | None = None,
+) -> Iterator[SampledFrame]:
+    """`extract_frames()`, run in a child process; same items, same stats, same errors."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"from {__name__} import _main; _main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+    )
+    try:
+        _widen(child.stdout)
+        with child.stdin:
+            pickle.dump((path, info, frames, jpeg_quality), child.stdin)
+        # A buffered reader: pickle.load reads many small pieces.
+        with open(child.stdout.fileno(), "rb", closefd=False) as stream:
+            while True:
+                try:
+                    item = pickle.load(stream)
+                except EOFError:
+                    code = child.wait()
+                    raise RuntimeError(f"the frame extraction process ended early (exit code {code})") from None
+                if isinstance(item, _End):
+                    break
+                yield item
+        if stats is not None:
+            for field in fields(ExtractStats):
+                setattr(stats, field.name, getattr(item.stats, field.name))
+        if item.error is not None:
+            raise item.error
+    finally:
+        child.stdout.close()  # a child still writing gets a broken pipe and ends
+        if child.poll() is None:
+            child.terminate()
+        child.wait()
+
+
+def _main() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what stops, and ends us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    path, info, frames, jpeg_quality = pickle.load(sys.stdin.buffer)
+    out = sys.stdout.buffer
+    stats = ExtractStats()
+    error = None
+    try:
+        for item in extract_frames(path, info, frames, jpeg_quality, stats):
+            pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+    except BrokenPipeError:
+        return  # the consumer stopped reading: nothing left to do
+    except Exception as exc:  # handed to the consumer, which raises it
+        error = exc
+    try:
+        pickle.dump(_End(stats, error), out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+    except BrokenPipeError:
+        pass
+
+
+def _widen(pipe) -> None:
+    """Linux pipes hold 64 KiB by default: two frames. Ask for more where we can."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    except (ImportError, OSError):
+        pass
+
