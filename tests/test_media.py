@@ -3,6 +3,7 @@
 import io
 import json
 import math
+import os
 import subprocess
 
 import numpy as np
@@ -12,7 +13,9 @@ from PIL import Image
 from vidagent.errors import MediaError
 from vidagent.media.audio import SAMPLE_RATE, AudioChunk, AudioChunker, quietest_cut
 from vidagent.media.probe import probe
-from vidagent.media.sampler import ExtractStats, FrameSpec, SampledFrame, extract, scaled_size
+from vidagent.media import child, sampler
+from vidagent.media.child import extract_frames_in_child
+from vidagent.media.sampler import ExtractStats, FrameSpec, SampledFrame, extract, extract_frames, scaled_size
 
 DETECT = FrameSpec("detect", 10, 640)
 CAPTION = FrameSpec("caption", 1, 1024)
@@ -61,7 +64,8 @@ def test_constant_rate_counts_and_timestamps(sample):
     assert len(detect) == 100 and len(caption) == 10
     assert [round(f.t, 3) for f in caption] == [float(i) for i in range(10)]
     assert {(f.width, f.height) for f in detect} == {(320, 240)}  # never upscaled
-    assert stats.decoded_frames == 250 and not stats.warnings
+    assert stats.decoded_frames + stats.skipped_frames == 250 and not stats.warnings
+    assert stats.skipped_frames > 0  # x264's non-reference B-frames that no spec picks
     assert sum(c.duration for c in chunks) == pytest.approx(10.0, abs=0.05)
 
 
@@ -78,6 +82,27 @@ def test_variable_frame_rate_uses_true_pts(clips):
     frames, _, _ = sample_all(vfr)
     assert [round(f.t, 3) for f in frames["detect"]] == expected_picks(times, 10)
     assert [round(f.t, 3) for f in frames["detect"]][:4] == [0.0, 0.2, 0.4, 0.6]
+
+
+@pytest.mark.parametrize("decode_threads", [1, 3])
+def test_skipping_unpicked_frames_changes_no_picked_frame(clips, monkeypatch, decode_threads):
+    # B-frame pyramid (half the frames are non-reference), variable frame rate, and two specs
+    # whose intervals do not nest: every picked frame must come out bit for bit the same.
+    clip = clips(
+        "pyramid.mp4",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=6",
+        "-vf", "select='lt(t,3)+gte(t,3)*not(mod(n,4))'", "-fps_mode", "vfr",
+        "-c:v", "libx264", "-x264-params", "bframes=3:b-pyramid=normal", "-pix_fmt", "yuv420p",
+    )
+    monkeypatch.setattr(sampler, "_thread_split", lambda cores: (decode_threads, 1))
+    specs = [FrameSpec("detect", 7, 320), FrameSpec("caption", 1.5, 320)]
+    info = probe(clip)
+    every, skipping = ExtractStats(), ExtractStats()
+    reference = [(f.kind, f.t, f.jpeg) for f in extract_frames(clip, info, specs, stats=every, skip_unpicked=False)]
+    fast = [(f.kind, f.t, f.jpeg) for f in extract_frames(clip, info, specs, stats=skipping)]
+    assert fast == reference
+    assert every.skipped_frames == 0 and skipping.skipped_frames > 0
+    assert skipping.decoded_frames + skipping.skipped_frames == every.decoded_frames
 
 
 def test_rotation_is_applied_like_ffmpeg(clips, sample, tmp_path):
@@ -218,3 +243,52 @@ def test_truncated_file_is_reported(sample, tmp_path):
     frames, _, stats = sample_all(truncated)
     assert 0 < len(frames["detect"]) < 100
     assert any("truncated" in w for w in stats.warnings)
+
+
+def live_children() -> set[int]:
+    """Pids of this process's children that have not exited (Linux /proc)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                pids.add(int(entry))
+    return pids
+
+
+def test_child_process_extraction_equals_in_process(sample):
+    info = probe(sample)
+    here, there = ExtractStats(), ExtractStats()
+    expected = [(f.kind, f.t, f.jpeg) for f in extract_frames(sample, info, [DETECT, CAPTION], stats=here)]
+    got = [(f.kind, f.t, f.jpeg) for f in extract_frames_in_child(sample, info, [DETECT, CAPTION], stats=there)]
+    assert got == expected and there == here
+
+
+def test_child_process_errors_arrive_as_themselves(sample, tmp_path):
+    missing = tmp_path / "gone.mp4"
+    with pytest.raises(MediaError, match="gone.mp4: no such file"):
+        list(extract_frames_in_child(missing, probe(sample), [DETECT]))
+
+
+def test_child_process_ends_with_its_consumer(sample):
+    before = live_children()
+    frames = extract_frames_in_child(sample, probe(sample), [DETECT])
+    next(frames)
+    assert len(live_children() - before) == 1
+    frames.close()  # the consumer stops early (Ctrl-C, a failed video)
+    assert live_children() == before
+
+
+def test_prestarted_child_is_used_then_discarded(sample):
+    before = live_children()
+    child.prestart()
+    spare = live_children() - before
+    assert len(spare) == 1
+    assert len(list(extract_frames_in_child(sample, probe(sample), [CAPTION]))) == 10
+    assert live_children() == before  # the spare did the work and exited
+    child.prestart()
+    child._discard_spares()  # at exit: an unused spare ends without a word
+    assert live_children() == before

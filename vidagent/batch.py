@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from .config import SECRET_FIELDS, Settings
 from .errors import ConfigError, VidagentError
 from .media.audio import SAMPLE_RATE
+from .media.child import prestart as prestart_extraction
 from .budget import Budget, BudgetExceeded, load_pricing
 from .pipeline import VideoProgress, analyze_video, endpoint_limits
 from .report.model import Report
@@ -235,6 +236,8 @@ async def run_batch(
     if shard is not None:
         outcomes = [o for o in outcomes if in_shard(o.input, shard)]
     todo = [o for o in outcomes if o.ok]
+    if todo:
+        prestart_extraction()  # its start-up overlaps ours
     folders = output_folders([o.input for o in todo], settings.out)
     per_video = {id(o): video_settings(settings, o.overrides, o.input) for o in todo}  # checked up front
     endpoints = sorted({e for s in [settings, *per_video.values()] for e in needed_endpoints(s)})
@@ -255,6 +258,8 @@ async def run_batch(
 
     async def one(position: int, outcome: Outcome) -> None:
         async with slots:
+            if position < len(todo):
+                prestart_extraction()  # for the next video, while this one runs
             tracker = progress.video_started(outcome.input, position, len(todo))
             try:
                 video = per_video[id(outcome)]

@@ -10,15 +10,19 @@ decoder shares its GIL only with its own JPEG encoder thread, as when run alone.
 The child is a fresh `python` running `_main()`: arguments arrive pickled on its stdin,
 frames leave pickled on its stdout, then its ExtractStats. (Not multiprocessing: that
 re-imports the caller's main script in the child, which breaks unguarded scripts.)
-A closed pipe ends the child, so it never outlives its consumer.
+A closed pipe ends the child, so it never outlives its consumer. Starting one costs
+~0.3 s (interpreter and imports); `prestart()` starts it ahead, while the caller sets up
+or the previous video is still running.
 """
 
 from __future__ import annotations
 
+import atexit
 import pickle
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +31,10 @@ from .probe import MediaInfo
 from .sampler import ExtractStats, FrameSpec, SampledFrame, extract_frames
 
 _PIPE_BYTES = 1 << 20  # room for ~30 JPEG frames, so a busy consumer rarely stalls the decoder
+_MAX_SPARES = 4
+
+_spares: list[subprocess.Popen] = []  # started, waiting for their arguments
+_spares_lock = threading.Lock()  # prestart() runs on the event loop, extraction on its own thread
 
 
 @dataclass(frozen=True)
@@ -43,9 +51,7 @@ def extract_frames_in_child(
     stats: ExtractStats | None = None,
 ) -> Iterator[SampledFrame]:
     """`extract_frames()`, run in a child process; same items, same stats, same errors."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", f"from {__name__} import _main; _main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
-    )
+    child = _take()
     try:
         _widen(child.stdout)
         with child.stdin:
@@ -73,10 +79,49 @@ def extract_frames_in_child(
         child.wait()
 
 
+def prestart() -> None:
+    """Start a child for an extraction that is about to come (at most a few wait)."""
+    with _spares_lock:
+        if len(_spares) < _MAX_SPARES:
+            _spares.append(_spawn())
+
+
+def _take() -> subprocess.Popen:
+    with _spares_lock:
+        while _spares:
+            child = _spares.pop(0)
+            if child.poll() is None:
+                return child
+    return _spawn()
+
+
+def _spawn() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", f"from {__name__} import _main; _main()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+    )
+
+
+@atexit.register
+def _discard_spares() -> None:
+    with _spares_lock:
+        spares, _spares[:] = list(_spares), []
+    for child in spares:
+        child.stdin.close()  # no arguments will come: it exits
+        child.stdout.close()
+        try:
+            child.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def _main() -> None:
     # Ctrl-C reaches the whole process group; the parent decides what stops, and ends us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    path, info, frames, jpeg_quality = pickle.load(sys.stdin.buffer)
+    try:
+        path, info, frames, jpeg_quality = pickle.load(sys.stdin.buffer)
+    except EOFError:
+        return  # a spare that was never needed
     out = sys.stdout.buffer
     stats = ExtractStats()
     error = None

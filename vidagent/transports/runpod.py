@@ -31,10 +31,10 @@ MAX_RUN_BYTES = 10_000_000  # RunPod's /run body limit ("10 MB"; the stricter re
 MAX_RESUBMITS = 3
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 # Status polling learns how long this endpoint's jobs take (submit to done, a moving
-# average): the first poll comes at 80% of that, later ones every eighth of it. Without
-# history it polls at 50 ms, growing 1.3x. Measured: fixed 0.25 s growing to 3 s left the
-# workers idle most of the time; fixed 50 ms growing to 1 s cost ~10 status calls a job
-# (docs/benchmarks.md).
+# average): the first poll comes when that much time has passed, later ones every eighth
+# of it. Without history it polls at 50 ms, growing 1.3x. Measured: fixed 0.25 s growing
+# to 3 s left the workers idle most of the time; fixed 50 ms growing to 1 s cost ~10 status
+# calls a job; a first poll at 80% of the typical time ~2.2, at 100% ~1.7 (docs/benchmarks.md).
 _POLL_MIN_S, _POLL_GROWTH, _POLL_MAX_S = 0.05, 1.3, 1.0
 _LATENCY_WEIGHT = 0.2  # of the newest job in the moving average
 _BACKOFF_BASE_S, _BACKOFF_MAX_S = 0.5, 20.0
@@ -114,7 +114,7 @@ class RunPodTransport:
         if typical is None:
             first, step = _POLL_MIN_S, _POLL_MIN_S
         else:
-            first = min(max(_POLL_MIN_S, 0.8 * typical), 10 * _POLL_MAX_S)
+            first = min(max(_POLL_MIN_S, typical), 10 * _POLL_MAX_S)
             step = min(max(_POLL_MIN_S, typical / 8), _POLL_MAX_S)
         await self._sleep(first)
         while True:
