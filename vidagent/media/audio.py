@@ -92,8 +92,13 @@ class AudioChunker:
 def _rms_dbfs(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return float("-inf")
-    rms = np.sqrt(np.mean(np.square(samples.astype(np.float64))))
-    return float(20 * np.log10(rms / 32768.0)) if rms > 0 else float("-inf")
+    # In blocks: a whole chunk as floats would be a 4 MB temporary per minute of audio.
+    energy = 0.0
+    for start in range(0, len(samples), 1 << 16):
+        block = samples[start:start + (1 << 16)].astype(np.float32)
+        energy += float(np.dot(block, block))
+    rms = np.sqrt(energy / len(samples)) / 32768.0
+    return float(20 * np.log10(rms)) if rms > 0 else float("-inf")
 
 
 def quietest_cut(samples: np.ndarray, lo: int, hi: int) -> int:
