@@ -259,7 +259,7 @@ async def run_batch(
     async def one(position: int, outcome: Outcome) -> None:
         async with slots:
             if position < len(todo):
-                prestart_extraction()  # for the next video, while this one runs
+                prestart_extraction(2)  # this video's and the next one's, which starts while this runs
             tracker = progress.video_started(outcome.input, position, len(todo))
             try:
                 video = per_video[id(outcome)]

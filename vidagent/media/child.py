@@ -79,10 +79,11 @@ def extract_frames_in_child(
         child.wait()
 
 
-def prestart() -> None:
-    """Start a child for an extraction that is about to come (at most a few wait)."""
+def prestart(ready: int = 1) -> None:
+    """Have `ready` children started and waiting for extractions about to come."""
     with _spares_lock:
-        if len(_spares) < _MAX_SPARES:
+        _spares[:] = [child for child in _spares if child.poll() is None]
+        while len(_spares) < min(ready, _MAX_SPARES):
             _spares.append(_spawn())
 
 
