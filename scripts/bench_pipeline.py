@@ -128,7 +128,8 @@ def main() -> None:
                 server_before, client_before = tree_cpu_s(server.pid), children_cpu_s()
                 wall = timed(lambda: subprocess.run(command + ["--no-cache"], env=env, check=True,
                                                     stdout=subprocess.DEVNULL))
-                rounds.append({"extract": extract_s, "wall": wall,
+                report = json.loads((tmp / "out" / video.stem / "report.json").read_text())
+                rounds.append({"extract": extract_s, "wall": wall, "pipeline": report["timings"]["total_s"],
                                "server_cpu": tree_cpu_s(server.pid) - server_before,
                                "client_cpu": children_cpu_s() - client_before})
         finally:
@@ -142,18 +143,20 @@ def main() -> None:
     print(f"video {video.name}: {counts['frames']} frames, {counts['audio_s']:.0f} s of audio; "
           f"jobs: yolo {usage['yolo']['jobs']}, whisper {usage['whisper']['jobs']}")
     print(f"work: yolo {yolo_s:.2f} s on {args.yolo_workers} workers, whisper {whisper_s:.2f} s on 1 worker")
-    print("round  extraction  bound   wall  ratio | CPU s: client  endpoints  floor")
-    ratios = []
+    print("wall: the whole `vidagent analyze` process; pipeline: the report's timings.total_s (probe to merge)")
+    print("round  extraction  bound   wall  ratio  pipeline  ratio | CPU s: client  endpoints  floor")
+    ratios, pipeline_ratios = [], []
     for i, r in enumerate(rounds, start=1):
         bound = max(r["extract"], yolo_s, whisper_s)
         floor = (r["client_cpu"] + r["server_cpu"]) / cores
         ratios.append(r["wall"] / bound)
-        print(f"{i:>5} {r['extract']:>11.2f} {bound:>6.2f} {r['wall']:>6.2f} {ratios[-1]:>6.2f} |"
+        pipeline_ratios.append(r["pipeline"] / bound)
+        print(f"{i:>5} {r['extract']:>11.2f} {bound:>6.2f} {r['wall']:>6.2f} {ratios[-1]:>6.2f}"
+              f" {r['pipeline']:>9.2f} {pipeline_ratios[-1]:>6.2f} |"
               f" {r['client_cpu']:>13.1f} {r['server_cpu']:>10.1f} {floor:>6.2f}")
-    wall, extract_s = min(r["wall"] for r in rounds), min(r["extract"] for r in rounds)
-    bound = max(extract_s, yolo_s, whisper_s)
-    print(f"best of {args.repeat}: wall {wall:.2f} s, bound {bound:.2f} s, ratio {wall / bound:.2f}; "
-          f"median round ratio {statistics.median(ratios):.2f} (target <= 1.15)")
+    print(f"best of {args.repeat} rounds: wall ratio {min(ratios):.2f}, pipeline ratio {min(pipeline_ratios):.2f}; "
+          f"median: wall {statistics.median(ratios):.2f}, pipeline {statistics.median(pipeline_ratios):.2f} "
+          f"(target <= 1.15)")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,7 @@
-"""Media: probing inputs and extracting frames and audio in one decode pass.
+"""Media: probing inputs and extracting frames and audio, each stream decoded once.
 
-FFmpeg's libraries run in-process through PyAV (see docs/decisions.md): one demux of the
-container feeds both the video decoder and the audio decoder, and every frame keeps its
-true presentation timestamp.
+FFmpeg's libraries run in-process through PyAV (see docs/decisions.md): every frame keeps
+its true presentation timestamp. The video is decoded in a child process (`child.py`),
+the audio through a demuxer of its own (`sampler.extract_audio`). Import the modules
+themselves: this package imports nothing, so starting the child costs no imports here.
 """
-
-from .probe import AudioStreamInfo, MediaInfo, probe
-from .sampler import AudioChunk, SampledFrame, extract
-
-__all__ = ["AudioChunk", "AudioStreamInfo", "MediaInfo", "SampledFrame", "extract", "probe"]

@@ -25,10 +25,11 @@ import sys
 import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from .probe import MediaInfo
-from .sampler import ExtractStats, FrameSpec, SampledFrame, extract_frames
+if TYPE_CHECKING:  # at run time only the child needs them: prestart() must stay cheap
+    from .probe import MediaInfo
+    from .sampler import ExtractStats, FrameSpec, SampledFrame
 
 _PIPE_BYTES = 1 << 20  # room for ~30 JPEG frames, so a busy consumer rarely stalls the decoder
 _MAX_SPARES = 4
@@ -68,7 +69,7 @@ def extract_frames_in_child(
                     break
                 yield item
         if stats is not None:
-            for field in fields(ExtractStats):
+            for field in fields(stats):
                 setattr(stats, field.name, getattr(item.stats, field.name))
         if item.error is not None:
             raise item.error
@@ -117,6 +118,8 @@ def _discard_spares() -> None:
 
 
 def _main() -> None:
+    from .sampler import ExtractStats, extract_frames
+
     # Ctrl-C reaches the whole process group; the parent decides what stops, and ends us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
