@@ -4,6 +4,7 @@ import io
 import json
 import math
 import os
+import signal
 import subprocess
 
 import numpy as np
@@ -279,6 +280,17 @@ def test_child_process_ends_with_its_consumer(sample):
     next(frames)
     assert len(live_children() - before) == 1
     frames.close()  # the consumer stops early (Ctrl-C, a failed video)
+    assert live_children() == before
+
+
+def test_a_killed_child_fails_its_video_with_a_reason(sample):
+    before = live_children()
+    frames = extract_frames_in_child(sample, probe(sample), [DETECT])
+    next(frames)
+    (pid,) = live_children() - before
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(MediaError, match=r"sample\.mp4: the frame extraction process stopped .*exit code -9"):
+        list(frames)
     assert live_children() == before
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from ..errors import MediaError
+
 if TYPE_CHECKING:  # at run time only the child needs them: prestart() must stay cheap
     from .probe import MediaInfo
     from .sampler import ExtractStats, FrameSpec, SampledFrame
@@ -63,8 +65,13 @@ def extract_frames_in_child(
                 try:
                     item = pickle.load(stream)
                 except EOFError:
+                    # Killed (out of memory, a signal) or crashed in the decoder: this
+                    # video fails with a reason, the others in the batch go on.
                     code = child.wait()
-                    raise RuntimeError(f"the frame extraction process ended early (exit code {code})") from None
+                    raise MediaError(
+                        f"{path}: the frame extraction process stopped before the end (exit code {code}); "
+                        "if it repeats, check memory and the file with `ffmpeg -v error -i FILE -f null -`"
+                    ) from None
                 if isinstance(item, _End):
                     break
                 yield item
@@ -138,7 +145,11 @@ def _main() -> None:
     except Exception as exc:  # handed to the consumer, which raises it
         error = exc
     try:
-        pickle.dump(_End(stats, error), out, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            end = pickle.dumps(_End(stats, error), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an exception that cannot cross the pipe: send its words
+            end = pickle.dumps(_End(stats, RuntimeError(f"{type(error).__name__}: {error}")))
+        out.write(end)
         out.flush()
     except BrokenPipeError:
         pass
