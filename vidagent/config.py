@@ -136,7 +136,7 @@ def load_settings(
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     if config_file is not None:
-        for key, value in _read_yaml(config_file).items():
+        for key, value in read_yaml_file(config_file, "config file", "setting: value").items():
             merged[key], sources[key] = value, f"{config_file}: key '{key}'"
     for field in FIELDS:
         raw = environ.get(env_name(field))
@@ -160,14 +160,16 @@ def load_settings(
         raise ConfigError(f"{where}: {err['msg']}{got}") from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_file(path: Path, what: str, shape: str = "key: value") -> dict[str, Any]:
+    """The YAML mapping in `path`; one-line ConfigErrors that name the file and say what
+    it is (`what`: "config file", "deploy settings") when it is missing or unreadable."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-    return yaml_mapping(text, str(path), "setting: value")
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    return yaml_mapping(text, str(path), shape)
 
 
 def yaml_mapping(text: str, where: str, shape: str = "key: value") -> dict[str, Any]:

@@ -34,7 +34,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import __version__
-from .config import env_as_text, read_dotenv, yaml_mapping
+from .config import env_as_text, read_dotenv, read_yaml_file
 from .files import atomic_write
 from .errors import ConfigError, VidagentError
 from .transports.runpod import _retry_after
@@ -151,13 +151,7 @@ def default_config_path() -> Path:
 
 def load_deploy_settings(path: Path) -> DeploySettings:
     """Read and check the YAML file; paths in it are relative to it. Errors name file and key."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: deploy settings not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read deploy settings ({exc.strerror})") from None
-    data = yaml_mapping(text, str(path), "registry, endpoints, …")
+    data = read_yaml_file(path, "deploy settings", "registry, endpoints, …")
     try:
         settings = DeploySettings.model_validate(data)
     except ValidationError as exc:

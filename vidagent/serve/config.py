@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import env_as_text, yaml_mapping
+from ..config import env_as_text, read_yaml_file
 from ..errors import ConfigError
 
 # Endpoint ids appear in every URL, worker ids and logs: keep them URL- and shell-safe.
@@ -165,13 +165,7 @@ def load_serve_config(
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    data = yaml_mapping(text, str(path))
+    data = read_yaml_file(path, "config file")
     if "api_key" in data:
         raise ConfigError(f"{path}: api_key is not read from files; use --api-key or VIDAGENT_SERVE_API_KEY")
     return data
