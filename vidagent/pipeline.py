@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -296,27 +295,20 @@ def _language_probability(languages) -> float | None:
 async def _iterate_in_thread(source: Iterator, name: str, maxsize: int = QUEUE_ITEMS) -> AsyncIterator:
     """Run a blocking generator in a thread; yield its items here, with backpressure.
 
-    The thread hands items over without waiting for the event loop and blocks only when
-    `maxsize` items are waiting: a blocking hand-over per item made the decoder wait on
-    every busy moment of the loop (docs/benchmarks.md). It wakes the loop only when the
-    loop may be asleep, not once per item: a wake-up costs both threads a system call."""
+    The thread hands items over without waiting for the event loop (call_soon_threadsafe)
+    and blocks only when `maxsize` items are waiting: a blocking hand-over per item made
+    the decoder wait on every busy moment of the loop (docs/benchmarks.md)."""
     loop = asyncio.get_running_loop()
-    waiting: deque = deque()
+    queue: asyncio.Queue = asyncio.Queue()
     slots = threading.Semaphore(maxsize)
     stop = threading.Event()
-    arrived = asyncio.Event()
-    wake_pending = False  # a wake-up is on its way: the loop will look at `waiting` again
     end = object()
 
     def put(entry) -> bool:
-        nonlocal wake_pending
         while not slots.acquire(timeout=0.2):
             if stop.is_set():
                 return False
-        waiting.append(entry)  # before the flag is read: the loop drains after clearing it
-        if not wake_pending:
-            wake_pending = True
-            loop.call_soon_threadsafe(arrived.set)
+        loop.call_soon_threadsafe(queue.put_nowait, entry)
         return True
 
     def produce() -> None:
@@ -334,17 +326,13 @@ async def _iterate_in_thread(source: Iterator, name: str, maxsize: int = QUEUE_I
     thread.start()
     try:
         while True:
-            await arrived.wait()
-            arrived.clear()
-            wake_pending = False
-            while waiting:
-                item, error = waiting.popleft()
-                slots.release()
-                if item is end:
-                    if error is not None:
-                        raise error
-                    return
-                yield item
+            item, error = await queue.get()
+            slots.release()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
     finally:
         stop.set()
         await asyncio.to_thread(thread.join)

@@ -136,16 +136,14 @@ def extract_frames(
         origin: int | None = None  # pts of the first video frame: time zero
         try:
             for packet in _lookahead(container.demux(video), skips):
-                if not pickers and origin is not None:
-                    # Nothing to sample: the first frame fixed time zero; the rest need no decoding.
-                    if packet.pts is not None:
-                        stats.last_video_t = max(stats.last_video_t, float((packet.pts - origin) * video.time_base))
-                    continue
                 skip = skips is not None and origin is not None and not skips.needed(packet.pts, origin)
+                undecoded = skip or (not pickers and origin is not None)
+                if undecoded and packet.pts is not None:  # may never leave the decoder: its pts says where the video ends
+                    stats.last_video_t = max(stats.last_video_t, float((packet.pts - origin) * video.time_base))
+                if not pickers and origin is not None:
+                    continue  # nothing to sample: the first frame fixed time zero, the rest need no decoding
                 if skip != (context.skip_frame == "NONREF"):
                     context.skip_frame = "NONREF" if skip else "DEFAULT"
-                if skip and packet.pts is not None:
-                    stats.last_video_t = max(stats.last_video_t, float((packet.pts - origin) * video.time_base))
                 sent += packet.pts is not None
                 try:
                     decoded = packet.decode()
