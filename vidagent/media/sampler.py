@@ -137,8 +137,9 @@ def extract_frames(
         try:
             for packet in _lookahead(container.demux(video), skips):
                 skip = skips is not None and origin is not None and not skips.needed(packet.pts, origin)
+                # A packet that may never leave the decoder still says where the video ends.
                 undecoded = skip or (not pickers and origin is not None)
-                if undecoded and packet.pts is not None:  # may never leave the decoder: its pts says where the video ends
+                if undecoded and packet.pts is not None:
                     stats.last_video_t = max(stats.last_video_t, float((packet.pts - origin) * video.time_base))
                 if not pickers and origin is not None:
                     continue  # nothing to sample: the first frame fixed time zero, the rest need no decoding
