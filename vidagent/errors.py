@@ -32,7 +32,16 @@ class BackendError(VidagentError):
 
 
 class JobFailed(BackendError):
-    """The worker ran the job and reported a failure; retrying will not help."""
+    """The worker ran the job and reported a failure.
+
+    `retryable` is False when the input was bad (the worker said so): sending it again
+    cannot help, so it is never resent. True when the worker broke (a crash, out of
+    memory, a killed process): the pipeline runs the job again, a bounded number of times.
+    """
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class JobTimeout(BackendError):
