@@ -99,8 +99,7 @@ def test_bad_inputs_fail_alone_and_clearly(run_cli, sample, clips, tmp_path):
         "empty.mp4": "empty",
         "text.mp4": "not a readable media file",
         "random.mp4": "not a readable media file",
-        "novideos": "no video files found",
-        "speech.m4a": "no video stream",
+        "novideos": "no video or audio files found",
     }
     assert len(errors) == len(expected), result
     for name, reason in expected.items():
@@ -108,14 +107,16 @@ def test_bad_inputs_fail_alone_and_clearly(run_cli, sample, clips, tmp_path):
 
     # The good ones still got their reports, with honest warnings.
     written = {p.parent.name for p in (tmp_path / "out").glob("*/report.json")}
-    assert written == {"good", "noaudio", "silent"}
+    assert written == {"good", "noaudio", "silent", "speech"}
     report = lambda name: json.loads((tmp_path / "out" / name / "report.json").read_text())  # noqa: E731
     assert "fox" in json.dumps(report("good")["transcript"]).lower()
     assert report("noaudio")["transcript"]["segments"] == []
     assert any("no audio stream" in w for w in report("noaudio")["warnings"])
     assert report("silent")["transcript"]["segments"] == []
     assert any("silent" in w for w in report("silent")["warnings"])
-    assert "3 of 9 inputs analysed, 6 failed" in result.stderr
+    assert "fox" in json.dumps(report("speech")["transcript"]).lower()  # an audio file is an input too
+    assert report("speech")["media"]["has_video"] is False
+    assert "4 of 9 inputs analysed, 5 failed" in result.stderr
 
 
 def test_config_errors_exit_2_with_one_line(run_cli, sample, tmp_path):

@@ -232,12 +232,6 @@ def test_probe_rejects_non_media_with_the_file_name(tmp_path, name, content, mes
     assert str(path) in str(err.value) and message in str(err.value)
 
 
-def test_probe_rejects_audio_only(clips):
-    audio_only = clips("tone.m4a", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac")
-    with pytest.raises(MediaError, match="no video stream"):
-        probe(audio_only)
-
-
 def test_truncated_file_is_reported(sample, tmp_path):
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(sample.read_bytes()[: sample.stat().st_size // 2])

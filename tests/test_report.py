@@ -18,7 +18,7 @@ def test_srt_and_vtt_documents():
     srt = subtitles(cues, "srt")
     assert srt == (
         "1\n00:00:01,500 --> 00:00:03,250\nHello -> world\n\n"
-        "2\n00:00:04,000 --> 00:00:04,000\nend before start\n"
+        "2\n00:00:04,000 --> 00:00:04,001\nend before start\n\n"
     )
     vtt = subtitles(cues, "vtt")
     assert vtt.startswith("WEBVTT\n\n00:00:01.500 --> 00:00:03.250\nHello -> world\n")

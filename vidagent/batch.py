@@ -27,15 +27,16 @@ from .media.child import prestart as prestart_extraction
 from .budget import Budget, BudgetExceeded, load_pricing
 from .pipeline import VideoProgress, analyze_video, endpoint_limits
 from .report.model import Report
-from .files import atomic_write
+from .batch_index import IndexWriter
+from .media.sampler import usable_cpus
 from .report.writers import write_report
 from .transports import make_transport
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .ts .mts .m2ts .3gp .ogv .mxf".split()
 )
-INDEX_FIELDS = ["input", "status", "folder", "report", "duration_s", "detection_frames", "segments",
-                "captions", "warnings", "gpu_seconds", "usd", "cached_jobs", "error"]
+AUDIO_EXTENSIONS = frozenset(".m4a .mp3 .wav .flac .ogg .opus .oga .aac .wma".split())
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
 
 
 @dataclass
@@ -43,13 +44,19 @@ class Outcome:
     input: Path
     overrides: dict[str, Any] = field(default_factory=dict)  # per-video settings (manifest)
     folder: Path | None = None
+    # Held only until the video's index row is made: a batch of thousands keeps rows, not reports.
     report: Report | None = None
     error: str | None = None
+    partial: bool = False  # the report was written, but a stage failed (report.failed_stages)
     done: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.error is None and not self.partial
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error is not None else "partial" if self.partial else "done"
 
 
 class BatchProgress(Protocol):
@@ -90,12 +97,12 @@ def _expand(path: Path) -> list[Outcome]:
     if path.is_dir():
         videos = sorted(
             p for p in path.rglob("*")
-            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+            if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
             and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
         if not videos:
-            extensions = ", ".join(sorted(VIDEO_EXTENSIONS))
-            return [Outcome(path, error=f"{path}: no video files found (looked for {extensions})")]
+            extensions = ", ".join(sorted(MEDIA_EXTENSIONS))
+            return [Outcome(path, error=f"{path}: no video or audio files found (looked for {extensions})")]
         return [Outcome(video) for video in videos]
     if not path.exists():
         return [Outcome(path, error=f"{path}: no such file or folder")]
@@ -241,10 +248,12 @@ async def run_batch(
     folders = output_folders([o.input for o in todo], settings.out)
     per_video = {id(o): video_settings(settings, o.overrides, o.input) for o in todo}  # checked up front
     endpoints = sorted({e for s in [settings, *per_video.values()] for e in needed_endpoints(s)})
+    index = IndexWriter(settings.out) if outcomes else None
     for outcome in outcomes:
         if not outcome.ok:
             outcome.done = True
             progress.video_finished(outcome)
+            index.add(index_row(outcome))
     transport = make_transport(settings, endpoints)
     if settings.cache:
         from .cache import CachingTransport, JobCache
@@ -255,6 +264,7 @@ async def run_batch(
     budget = _budget(settings, todo)
     limits = endpoint_limits(transport)
     slots = asyncio.Semaphore(max(1, jobs))
+    cpus = max(1, usable_cpus() // max(1, min(jobs, len(todo) or 1)))
 
     async def one(position: int, outcome: Outcome) -> None:
         async with slots:
@@ -263,9 +273,11 @@ async def run_batch(
             tracker = progress.video_started(outcome.input, position, len(todo))
             try:
                 video = per_video[id(outcome)]
-                outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget)
+                outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget, cpus)
                 outcome.folder = folders[outcome.input]
-                write_report(outcome.report, outcome.folder, video.formats)
+                # HTML thumbnails decode the video again: off the event loop, where jobs wait.
+                await asyncio.to_thread(write_report, outcome.report, outcome.folder, video.formats)
+                outcome.partial = outcome.report.status == "partial"
             except (ConfigError, BudgetExceeded):
                 raise  # wrong for every video (a bad key, the budget spent): stop the batch
             except VidagentError as exc:
@@ -275,7 +287,8 @@ async def run_batch(
                 outcome.error = f"{outcome.input}: {exc.strerror or exc} ({exc.filename or 'output'})"
             outcome.done = True
             progress.video_finished(outcome)
-            write_index(outcomes, settings.out)
+            index.add(index_row(outcome))
+            outcome.report = None  # the row says what the index needs; the file holds the rest
             if fail_fast and not outcome.ok:
                 raise _FailFast()
 
@@ -289,8 +302,8 @@ async def run_batch(
             raise errors[0] from None
     finally:
         await transport.aclose()
-    if outcomes:
-        write_index(outcomes, settings.out)
+        if index is not None:
+            index.write_full()
     return [o for o in outcomes if o.done]
 
 
@@ -320,46 +333,23 @@ class _FailFast(Exception):
     """--fail-fast: one video failed, so the others are stopped (their jobs cancelled)."""
 
 
-def index_rows(outcomes: list[Outcome]) -> list[dict[str, Any]]:
-    rows = []
-    for o in outcomes:
-        if not o.done:
-            continue
-        report = o.report
-        usage = report.usage if report else {}
-        rows.append({
-            "input": str(o.input),
-            "status": "done" if o.ok else "failed",
-            "folder": str(o.folder) if o.folder else None,
-            "report": str(o.folder / "report.json") if o.folder and report else None,
-            "duration_s": report.media.duration_s if report else None,
-            "detection_frames": len(report.detections) if report else None,
-            "segments": len(report.transcript.segments) if report else None,
-            "captions": len(report.captions) if report else None,
-            "warnings": report.warnings if report else [],
-            "gpu_seconds": {name: u.execution_s for name, u in usage.items()},
-            "usd": round(sum(u.usd or 0.0 for u in usage.values()), 6) if report else None,
-            "cached_jobs": sum(u.cached_jobs for u in usage.values()),
-            "error": o.error,
-        })
-    return rows
-
-
-def write_index(outcomes: list[Outcome], out: Path) -> Path:
-    """index.json and index.csv beside the video folders, rewritten as videos finish."""
-    out.mkdir(parents=True, exist_ok=True)
-    rows = index_rows(outcomes)
-    atomic_write(out / "index.json", json.dumps({"videos": rows}, indent=2) + "\n")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=INDEX_FIELDS)
-    writer.writeheader()
-    for row in rows:
-        flat = dict(row)
-        flat["warnings"] = " | ".join(row["warnings"])
-        flat["gpu_seconds"] = round(sum(row["gpu_seconds"].values()), 3)
-        writer.writerow(flat)
-    atomic_write(out / "index.csv", buffer.getvalue())
-    from .report.html import write_index_html
-
-    write_index_html(rows, out)
-    return out / "index.json"
+def index_row(o: Outcome) -> dict[str, Any]:
+    """One input's line in the batch index (batch_index.py)."""
+    report = o.report
+    usage = report.usage if report else {}
+    return {
+        "input": str(o.input),
+        "status": o.status,
+        "folder": str(o.folder) if o.folder else None,
+        "report": str(o.folder / "report.json") if o.folder and report else None,
+        "duration_s": report.media.duration_s if report else None,
+        "detection_frames": len(report.detections) if report else None,
+        "segments": len(report.transcript.segments) if report else None,
+        "captions": len(report.captions) if report else None,
+        "warnings": report.warnings if report else [],
+        "gpu_seconds": {name: u.execution_s for name, u in usage.items()},
+        "usd": round(sum(u.usd or 0.0 for u in usage.values()), 6) if report else None,
+        "cached_jobs": sum(u.cached_jobs for u in usage.values()),
+        "error": o.error or ("; ".join(f"{k} failed: {v}" for k, v in report.failed_stages.items())
+                             if report and report.failed_stages else None),
+    }

@@ -9,6 +9,7 @@ entry never exists, and a corrupt one is treated as missing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import shutil
@@ -84,11 +85,12 @@ class CachingTransport:
 
     async def submit(self, endpoint: str, payload: dict[str, Any]) -> JobResult:
         key = self.cache.key(endpoint, payload)
-        output = self.cache.get(key)
+        # File reads and fsyncs off the event loop, where other jobs' HTTP waits.
+        output = await asyncio.to_thread(self.cache.get, key)
         if output is not None:
             return JobResult(output=output, execution_s=0.0, cached=True)
         result = await self.inner.submit(endpoint, payload)
-        self.cache.put(key, result.output)
+        await asyncio.to_thread(self.cache.put, key, result.output)
         return result
 
     async def aclose(self) -> None:

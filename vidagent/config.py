@@ -35,7 +35,7 @@ class Settings(BaseModel):
     )
     out: Path = Field(Path("vidagent-out"), description="Output folder; one subfolder per video.")
     formats: list[OutputFormat] = Field(
-        default_factory=lambda: ["json", "srt", "vtt"], description="Report files to write."
+        default_factory=lambda: ["json", "srt", "vtt", "html"], description="Report files to write."
     )
     cache: bool = Field(True, description="Reuse finished jobs from the job cache (resume after a crash).")
     cache_dir: Path | None = Field(None, description="Job cache folder (default: ~/.cache/vidagent).")
@@ -79,8 +79,19 @@ class Settings(BaseModel):
         "large-v3-turbo", description="Whisper model: name, local path or offline:<name>."
     )
     language: str | None = Field(None, description="Spoken language code; detected if unset.")
+    language_detection: Literal["once", "per_chunk"] = Field(
+        "once", description="Detect the language once (first confident chunk) and keep it, or per chunk (mixed-language audio).")
+    audio_stream: Literal["auto", "all"] | int = Field(
+        "auto", description="Audio stream to transcribe: auto (the one that carries speech), all, or N (0 = the first audio stream).")
     word_timestamps: bool = Field(False, description="Include per-word timings in the transcript.")
     enable_vad: bool = Field(True, description="Skip non-speech with Silero VAD before decoding.")
+    segment_pause_s: float = Field(
+        0.8, gt=0, le=10, description="A pause between words this long starts a new transcript segment.")
+
+    job_retries: int = Field(
+        2, ge=0, le=10, description="Times a job is sent again after its worker broke (crash, out of memory); bad input is never resent.")
+    stall_timeout_s: float = Field(
+        900, gt=0, description="Fail a video that makes no progress (no item extracted, no job finished) for this long.")
 
     max_cost_usd: float | None = Field(None, gt=0, description="Refuse to start over this estimate; stop when measured spend reaches it.")
     prices_file: Path | None = Field(None, description="Price table (default: configs/prices.yaml).")

@@ -161,11 +161,13 @@ class MediaFacts(BaseModel):
     duration_s: float = Field(ge=0)
     fps: float | None = Field(None, gt=0)
     has_audio: bool
+    has_video: bool = True
     source: Literal["probe", "assumed"] = "probe"
 
     @classmethod
     def of(cls, media: MediaInfo) -> MediaFacts:
-        return cls(name=media.file_name, duration_s=media.duration_s, fps=media.fps, has_audio=media.has_audio)
+        return cls(name=media.file_name, duration_s=media.duration_s, fps=media.fps, has_audio=media.has_audio,
+                   has_video=media.has_video)
 
     @classmethod
     def assumed(cls, duration_s: float) -> MediaFacts:

@@ -48,6 +48,15 @@ class JobTimeout(BackendError):
     """A job did not finish within its time limit."""
 
 
+class Stalled(VidagentError):
+    """A video made no progress for stall_timeout_s: it fails instead of waiting forever."""
+
+
+class PipelineError(VidagentError):
+    """The pipeline would wait for something nothing in flight can deliver (a bug): the
+    video fails at once with the stage named, instead of hanging."""
+
+
 class Interrupted(VidagentError):
     """The user or the CI runner stopped the run (SIGINT/SIGTERM)."""
 

@@ -6,20 +6,26 @@ import os
 import tempfile
 from pathlib import Path
 
+# mkstemp makes files 0600; a report should get what any new file gets (0644 under the
+# usual umask 022), or shared folders and CI artifacts cannot read it. The umask can only
+# be read by setting it, so it is read once, at import, before any thread writes files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write(path: Path, text: str, mode: int | None = None) -> Path:
     """Write `text` beside `path`, flush it to disk, then rename it into place.
 
     An interrupted write leaves the old file (or none), never a truncated one. `mode` sets
-    the permissions (a `.env` holding keys keeps its 0600)."""
+    the permissions (a `.env` holding keys keeps its 0600); by default the file gets the
+    permissions the user's umask gives a new file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

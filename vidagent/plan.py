@@ -30,22 +30,23 @@ def expected_frames(duration_s: float, fps: float, source_fps: float | None) -> 
     return max(1, math.ceil(duration_s * rate - 1e-9))
 
 
-def make_plan(media: MediaInfo, settings: Settings) -> SamplingPlan:
+def make_plan(media: MediaInfo, settings: Settings, audio_streams: int = 1) -> SamplingPlan:
+    """`audio_streams`: how many audio streams will be transcribed (`audio_stream: all`)."""
     specs = []
     detect_frames = 0
-    if settings.detect:
+    if settings.detect and media.has_video:
         specs.append(FrameSpec("detect", settings.detect_fps, settings.detect_size))
         detect_frames = expected_frames(media.duration_s, settings.detect_fps, media.fps)
     caption_candidates = 0
-    if settings.caption:
+    if settings.caption and media.has_video:
         specs.append(FrameSpec("caption", settings.caption_fps, settings.caption_size))
         caption_candidates = expected_frames(media.duration_s, settings.caption_fps, media.fps)
-    transcribe = settings.transcribe and media.has_audio
+    transcribe = settings.transcribe and media.has_audio and audio_streams > 0
     return SamplingPlan(
         frame_specs=tuple(specs),
         audio_chunk_s=settings.audio_chunk_s if transcribe else None,
         detect_frames=detect_frames,
         detect_jobs=math.ceil(detect_frames / settings.yolo_batch),
-        audio_chunks=max(1, math.ceil(media.duration_s / settings.audio_chunk_s)) if transcribe else 0,
+        audio_chunks=audio_streams * max(1, math.ceil(media.duration_s / settings.audio_chunk_s)) if transcribe else 0,
         caption_candidates=caption_candidates,
     )

@@ -14,13 +14,31 @@ def clock(seconds: float, decimal_marker: str = ".", always_hours: bool = True) 
 
 
 def subtitles(cues: list[tuple[float, float, str]], fmt: str) -> str:
-    """Cues (start, end, text) as an SRT or WebVTT document."""
+    """Cues (start, end, text) as an SRT or WebVTT document.
+
+    Cue text cannot hold what would end or break a cue: blank lines end it, and a line
+    with `-->` reads as a timing line, so blank lines are dropped and `-->` becomes `->`.
+    WebVTT also parses `<` and `&` as markup (`<c>`, `&amp;`): they are escaped there.
+    SRT is composed by the `srt` library."""
     if fmt not in ("srt", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
-    marker = "," if fmt == "srt" else "."
-    blocks = ["WEBVTT\n"] if fmt == "vtt" else []
-    for number, (start, end, text) in enumerate(cues, start=1):
-        text = text.strip().replace("-->", "->")
-        timing = f"{clock(start, marker)} --> {clock(max(end, start), marker)}"
-        blocks.append(f"{number}\n{timing}\n{text}\n" if fmt == "srt" else f"{timing}\n{text}\n")
+    # A cue must last a moment: `srt` drops empty ones, and a player never shows them.
+    cleaned = [(start, max(end, start + 0.001), _cue_text(text)) for start, end, text in cues]
+    cleaned = [cue for cue in cleaned if cue[2]]
+    if fmt == "srt":
+        import datetime as dt
+
+        import srt
+
+        return srt.compose([srt.Subtitle(i, dt.timedelta(seconds=max(0.0, a)), dt.timedelta(seconds=max(0.0, b)), t)
+                            for i, (a, b, t) in enumerate(cleaned, start=1)])
+    blocks = ["WEBVTT\n"]
+    for start, end, text in cleaned:
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;")
+        blocks.append(f"{clock(start)} --> {clock(end)}\n{escaped}\n")
     return "\n".join(blocks)
+
+
+def _cue_text(text: str) -> str:
+    lines = [line.strip().replace("-->", "->") for line in text.replace("\r", "\n").split("\n")]
+    return "\n".join(line for line in lines if line)

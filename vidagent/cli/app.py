@@ -44,7 +44,7 @@ def _root(
 def analyze(
     paths: Annotated[
         Optional[list[Path]],
-        typer.Argument(help="Video files, folders (searched recursively) or quoted globs ('clips/**/*.mp4').", show_default=False),
+        typer.Argument(help="Video or audio files, folders (searched recursively) or quoted globs ('clips/**/*.mp4').", show_default=False),
     ] = None,
     out: Annotated[
         Optional[Path],
@@ -56,7 +56,7 @@ def analyze(
     ] = None,
     formats: Annotated[
         Optional[list[str]],
-        typer.Option("--format", "-f", help="Report files: json, srt, vtt, html, captions_srt, captions_vtt, events_srt, events_vtt; repeat or comma-separate. [default: json,srt,vtt]", rich_help_panel=_OUTPUT),
+        typer.Option("--format", "-f", help="Report files: json, srt, vtt, html, captions_srt, captions_vtt, events_srt, events_vtt; repeat or comma-separate. [default: json,srt,vtt,html]", rich_help_panel=_OUTPUT),
     ] = None,
     backend: Annotated[
         Optional[str],
@@ -104,7 +104,7 @@ def analyze(
     ] = None,
     yolo_batch: Annotated[
         Optional[int],
-        typer.Option(help="Frames per detection job. [default: 16]", rich_help_panel=_MODELS),
+        typer.Option(help="Frames per detection job. [default: 32]", rich_help_panel=_MODELS),
     ] = None,
     caption_trigger_classes: Annotated[
         Optional[list[str]],
@@ -125,6 +125,10 @@ def analyze(
     language: Annotated[
         Optional[str],
         typer.Option(help="Spoken language code (en, de…); detected when not given.", rich_help_panel=_MODELS),
+    ] = None,
+    audio_stream: Annotated[
+        Optional[str],
+        typer.Option(help="Audio stream to transcribe: auto (the one that carries speech; skipped ones are named), all, or N (0 = first audio stream). [default: auto]", rich_help_panel=_MODELS),
     ] = None,
     word_timestamps: Annotated[
         Optional[bool],
@@ -157,10 +161,11 @@ def analyze(
         typer.Option("--log-format", "--progress", help="What goes to stderr: auto (bars on a terminal, lines otherwise), bars, lines, json (one event per line), none.", rich_help_panel=_BATCH),
     ] = "auto",
 ) -> None:
-    """Analyse videos: detections and transcript on one timeline, written as JSON, SRT and WebVTT.
+    """Analyse videos (and audio files): detections, transcript and captions on one timeline,
+    written as JSON, SRT, WebVTT and an HTML report.
 
-    Exit codes: 0 every input analysed; 1 some inputs failed (the others are still
-    written); 2 usage or configuration error; 130 interrupted.
+    Exit codes: 0 every input analysed; 1 some inputs failed or got a partial report (the
+    others are still written); 2 usage or configuration error; 130 interrupted.
     """
     if not paths and manifest is None:
         raise typer.BadParameter("give video files, folders or globs, or --manifest FILE", param_hint="PATHS")
@@ -170,6 +175,7 @@ def analyze(
     from ..config import load_settings
     from ..errors import ConfigError, Interrupted
     from .progress import make_progress
+    from .signals import cancellable
 
     overrides = dict(
         out=out,
@@ -194,6 +200,7 @@ def analyze(
         whisper_model=whisper_model,
         language=language,
         word_timestamps=word_timestamps,
+        audio_stream=int(audio_stream) if audio_stream and audio_stream.isdigit() else audio_stream,
     )
     settings = load_settings(config, overrides)
     if not (settings.detect or settings.transcribe or settings.caption):
@@ -203,21 +210,11 @@ def analyze(
     work = run_batch(paths or [], settings, display, manifest=manifest, shard=shard_range, jobs=jobs, fail_fast=fail_fast)
     try:
         with display:
-            outcomes = asyncio.run(_cancel_on_sigterm(work))
+            outcomes = asyncio.run(cancellable(work))
+        display.summary(outcomes, settings.out / "index.json" if outcomes else None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise Interrupted("interrupted; reports of the videos that finished are kept") from None
-    display.summary(outcomes, settings.out / "index.json" if outcomes else None)
     raise typer.Exit(1 if any(not o.ok for o in outcomes) else 0)
-
-
-async def _cancel_on_sigterm(work):
-    """SIGTERM (a CI runner stopping the job) takes the same path as Ctrl-C: in-flight jobs
-    are cancelled on their endpoints, finished reports stay."""
-    import asyncio
-    import signal
-
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    return await work
 
 
 cache_app = typer.Typer(help="The job cache that lets reruns skip finished work.", no_args_is_help=True)

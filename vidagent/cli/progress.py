@@ -20,6 +20,8 @@ from ..media.probe import MediaInfo
 from ..plan import SamplingPlan
 
 _STAGE_LABELS = {"detect": "detect frames", "transcribe": "audio chunks", "caption": "caption candidates"}
+_FAILED_WORDS = {"detect": "detection failed", "transcribe": "transcription failed",
+                 "caption": "captions failed", "summary": "summary failed"}
 MODES = ("auto", "bars", "lines", "json", "none")
 
 
@@ -77,10 +79,16 @@ class QuietProgress:
         pass
 
     def video_finished(self, outcome: Outcome) -> None:
-        if outcome.ok:
+        if outcome.error is None:
             print(outcome.folder, flush=True)
-            for warning in outcome.report.warnings:
-                self.note(f"{outcome.input.name}: warning: {warning}")
+            report = outcome.report
+            failed = set(report.failed_stages)
+            for warning in report.warnings:
+                if not any(warning.startswith(_FAILED_WORDS[stage]) for stage in failed):
+                    self.note(f"{outcome.input.name}: warning: {warning}")
+            if outcome.partial:
+                stages = "; ".join(f"{stage} failed: {reason}" for stage, reason in report.failed_stages.items())
+                self.note(f"vidagent: error: {outcome.input}: partial report ({stages})", style="red")
         else:
             self.note(f"vidagent: error: {outcome.error}", style="red")
 
@@ -88,10 +96,13 @@ class QuietProgress:
         self.err.print(text, style=style, markup=False)
 
     def summary(self, outcomes: list[Outcome], index: Path | None = None) -> None:
-        failed = sum(not o.ok for o in outcomes)
-        if len(outcomes) > 1 or failed:
+        failed = sum(o.status == "failed" for o in outcomes)
+        partial = sum(o.status == "partial" for o in outcomes)
+        if len(outcomes) > 1 or failed or partial:
             where = f"; index: {index}" if index else ""
-            self.note(f"{len(outcomes) - failed} of {len(outcomes)} inputs analysed, {failed} failed{where}")
+            some = f", {partial} partial" if partial else ""
+            self.note(f"{len(outcomes) - failed - partial} of {len(outcomes)} inputs analysed{some}, "
+                      f"{failed} failed{where}")
 
 
 class LineProgress(QuietProgress):
@@ -107,7 +118,8 @@ class LineProgress(QuietProgress):
 
     def on_planned(self, tracker: _Tracker, media: MediaInfo) -> None:
         audio = "audio" if media.has_audio else "no audio"
-        self.note(f"{tracker.name}: {media.duration_s:.1f}s {media.width}x{media.height} {audio}")
+        picture = f"{media.width}x{media.height}" if media.has_video else "audio only,"
+        self.note(f"{tracker.name}: {media.duration_s:.1f}s {picture} {audio}")
 
     def on_advanced(self, tracker: _Tracker, stage: str, before: int) -> None:
         total = max(1, tracker.totals.get(stage, 1))
@@ -118,7 +130,7 @@ class LineProgress(QuietProgress):
 
 class JsonProgress(QuietProgress):
     """One JSON object per line (--progress json): `event` is video_started, planned,
-    progress, video_done, video_failed or totals; every event has `time` (Unix seconds)
+    progress, video_done, video_partial, video_failed or totals; every event has `time` (Unix seconds)
     and, except totals, `video` (the input path)."""
 
     def emit(self, event: str, **fields) -> None:
@@ -139,18 +151,20 @@ class JsonProgress(QuietProgress):
             self.emit("progress", video=str(tracker.path), stage=stage, done=min(after, total), total=total)
 
     def video_finished(self, outcome: Outcome) -> None:
-        if outcome.ok:
+        if outcome.error is None:
             print(outcome.folder, flush=True)
             report = outcome.report
-            self.emit("video_done", video=str(outcome.input), folder=str(outcome.folder),
-                      warnings=report.warnings, seconds=report.timings.get("total_s"))
+            self.emit("video_partial" if outcome.partial else "video_done", video=str(outcome.input),
+                      folder=str(outcome.folder), warnings=report.warnings, failed_stages=report.failed_stages,
+                      seconds=report.timings.get("total_s"))
         else:
             self.emit("video_failed", video=str(outcome.input), reason=outcome.error)
 
     def summary(self, outcomes: list[Outcome], index: Path | None = None) -> None:
-        failed = sum(not o.ok for o in outcomes)
-        self.emit("totals", inputs=len(outcomes), analysed=len(outcomes) - failed, failed=failed,
-                  index=str(index) if index else None)
+        failed = sum(o.status == "failed" for o in outcomes)
+        partial = sum(o.status == "partial" for o in outcomes)
+        self.emit("totals", inputs=len(outcomes), analysed=len(outcomes) - failed - partial, partial=partial,
+                  failed=failed, index=str(index) if index else None)
 
 
 class BarProgress(QuietProgress):
@@ -190,7 +204,7 @@ class BarProgress(QuietProgress):
     def video_finished(self, outcome: Outcome) -> None:
         for key in [k for k in self.tasks if k[0] == outcome.input]:
             self.bars.remove_task(self.tasks.pop(key))
-        if outcome.ok:
+        if outcome.error is None:
             report = outcome.report
             frames, segments = len(report.detections), len(report.transcript.segments)
             self.note(

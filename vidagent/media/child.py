@@ -52,13 +52,14 @@ def extract_frames_in_child(
     frames: list[FrameSpec],
     jpeg_quality: int = 90,
     stats: ExtractStats | None = None,
+    cpus: int | None = None,
 ) -> Iterator[SampledFrame]:
     """`extract_frames()`, run in a child process; same items, same stats, same errors."""
     child = _take()
     try:
         _widen(child.stdout)
         with child.stdin:
-            pickle.dump((path, info, frames, jpeg_quality), child.stdin)
+            pickle.dump((path, info, frames, jpeg_quality, cpus), child.stdin)
         # A buffered reader: pickle.load reads many small pieces.
         with open(child.stdout.fileno(), "rb", closefd=False) as stream:
             while True:
@@ -130,14 +131,14 @@ def _main() -> None:
     # Ctrl-C reaches the whole process group; the parent decides what stops, and ends us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        path, info, frames, jpeg_quality = pickle.load(sys.stdin.buffer)
+        path, info, frames, jpeg_quality, cpus = pickle.load(sys.stdin.buffer)
     except EOFError:
         return  # a spare that was never needed
     out = sys.stdout.buffer
     stats = ExtractStats()
     error = None
     try:
-        for item in extract_frames(path, info, frames, jpeg_quality, stats):
+        for item in extract_frames(path, info, frames, jpeg_quality, stats, cpus=cpus):
             pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
     except BrokenPipeError:

@@ -16,21 +16,25 @@ class AudioStreamInfo(BaseModel):
     sample_rate: int | None = None
     language: str | None = None
     title: str | None = None
+    default: bool = False
 
 
 class MediaInfo(BaseModel):
-    """Facts about one input. Times are float seconds; sizes are as displayed (rotation applied)."""
+    """Facts about one input. Times are float seconds; sizes are as displayed (rotation applied).
+
+    Time zero is the first video frame, or for an audio-only file the start of its audio."""
 
     path: str
     file_name: str
     size_bytes: int
     container: str | None = None
-    duration_s: float = Field(description="From the first video frame to the end of the file.")
-    start_time_s: float = Field(0.0, description="pts of the first video frame in the file's clock.")
-    width: int = Field(description="Display width, after rotation.")
-    height: int = Field(description="Display height, after rotation.")
-    coded_width: int
-    coded_height: int
+    duration_s: float = Field(description="From time zero to the end of the file.")
+    start_time_s: float = Field(0.0, description="Time zero in the file's own clock (pts of the first video frame).")
+    has_video: bool = True
+    width: int | None = Field(None, description="Display width, after rotation (None: no video).")
+    height: int | None = Field(None, description="Display height, after rotation (None: no video).")
+    coded_width: int | None = None
+    coded_height: int | None = None
     rotation: int = Field(0, description="Degrees counter-clockwise applied to show the frame upright.")
     fps: float | None = Field(None, description="Average frame rate.")
     frame_count: int | None = None
@@ -62,15 +66,6 @@ def probe(path: Path | str) -> MediaInfo:
     path = Path(path)
     container = open_container(path)
     with container:
-        if not container.streams.video:
-            raise MediaError(f"{path}: no video stream (audio-only files are not supported yet)")
-        video = container.streams.video[0]
-        first_pts, rotation = _first_frame(container, video, path)
-        rotation = _normalise_rotation(rotation)
-        start = float(first_pts * video.time_base) if first_pts is not None else 0.0
-        width, height = video.codec_context.width, video.codec_context.height
-        display_w, display_h = (height, width) if rotation in (90, 270) else (width, height)
-
         audio = [
             AudioStreamInfo(
                 index=stream.index,
@@ -79,14 +74,24 @@ def probe(path: Path | str) -> MediaInfo:
                 sample_rate=stream.codec_context.sample_rate,
                 language=_tag(stream.metadata.get("language")),
                 title=_tag(stream.metadata.get("title")),
+                default=bool(stream.disposition & 1),  # AV_DISPOSITION_DEFAULT
             )
             for stream in container.streams.audio
         ]
+        facts = dict(path=str(path), file_name=path.name, size_bytes=path.stat().st_size,
+                     container=container.format.name, has_audio=bool(audio), audio_streams=audio)
+        if not container.streams.video:
+            if not audio:
+                raise MediaError(f"{path}: no video or audio stream to analyse")
+            return _audio_only(container, path, facts)
+        video = container.streams.video[0]
+        first_pts, rotation = _first_frame(container, video, path)
+        rotation = _normalise_rotation(rotation)
+        start = float(first_pts * video.time_base) if first_pts is not None else 0.0
+        width, height = video.codec_context.width, video.codec_context.height
+        display_w, display_h = (height, width) if rotation in (90, 270) else (width, height)
         return MediaInfo(
-            path=str(path),
-            file_name=path.name,
-            size_bytes=path.stat().st_size,
-            container=container.format.name,
+            **facts,
             duration_s=round(max(0.0, _end_time(container, video) - start), 6),
             start_time_s=start,
             width=display_w,
@@ -97,9 +102,20 @@ def probe(path: Path | str) -> MediaInfo:
             fps=float(video.average_rate) if video.average_rate else None,
             frame_count=video.frames or None,
             video_codec=video.codec_context.name,
-            has_audio=bool(audio),
-            audio_streams=audio,
         )
+
+
+def _audio_only(container, path: Path, facts: dict) -> MediaInfo:
+    """An audio file (m4a, mp3, wav, flac, ogg/opus): time zero is where its audio starts."""
+    stream = container.streams.audio[0]
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    if stream.duration is not None:
+        end = start + float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        end = (container.duration + (container.start_time or 0)) / 1_000_000
+    else:
+        end = start
+    return MediaInfo(**facts, has_video=False, duration_s=round(max(0.0, end - start), 6), start_time_s=start)
 
 
 def _first_frame(container, video, path: Path) -> tuple[int | None, int]:

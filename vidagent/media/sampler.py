@@ -1,7 +1,7 @@
 """One decode pass per video: detection frames, caption frames and audio chunks.
 
 Every packet is decoded once. `extract_frames()` decodes the video stream and yields the
-sampled frames of every FrameSpec together; `extract_audio()` reads the audio stream
+sampled frames of every FrameSpec together; `soundtrack.extract_audio()` reads the audio
 through a demuxer of its own and yields chunks, so it runs ahead of the (much slower)
 video decoder; `extract()` gives both from one iterator. They are generators that hold a
 few items at a time, so memory stays flat however long the video is.
@@ -29,7 +29,8 @@ from typing import Iterator, Literal
 import numpy as np
 
 from ..errors import MediaError
-from .audio import SAMPLE_RATE, AudioChunk, AudioChunker
+from .audio import AudioChunk
+from .jpeg import encode_jpeg, scaled_size
 from .probe import MediaInfo, open_container
 from .signature import signature
 
@@ -66,12 +67,6 @@ class ExtractStats:
     warnings: list[str] = field(default_factory=list)
 
 
-def scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
-    """Scale so the long side is at most `long_side` (never up), keeping the aspect ratio."""
-    scale = min(1.0, long_side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def extract(
     path: Path,
     info: MediaInfo,
@@ -91,6 +86,8 @@ def extract(
     if not audio_chunk_s or not info.has_audio:
         yield from video
         return
+    from .soundtrack import extract_audio
+
     chunks = _Prefetch(extract_audio(path, info, audio_chunk_s, stats), name="audio", ahead=1)
     try:
         for frame in video:
@@ -108,6 +105,7 @@ def extract_frames(
     jpeg_quality: int = 90,
     stats: ExtractStats | None = None,
     skip_unpicked: bool = True,
+    cpus: int | None = None,
 ) -> Iterator[SampledFrame]:
     """Sampled frames in decode order, as JPEG, from one pass over the video stream.
 
@@ -115,12 +113,13 @@ def extract_frames(
     pool while decoding goes on. Frames that nothing picks and nothing refers to are not
     decoded at all (`_SkipPlan`; `skip_unpicked=False` decodes every frame). With no
     FrameSpec the stream is only demuxed, to learn where its frames end (for the
-    truncation warning).
+    truncation warning). `cpus`: the cores this extraction may use (default: all the
+    process may use).
     """
     import av
 
     stats = stats if stats is not None else ExtractStats()
-    decode_threads, encode_threads = _thread_split(os.cpu_count() or 1)
+    decode_threads, encode_threads = _thread_split(cpus or usable_cpus())
     container = open_container(path)
     encoder = ThreadPoolExecutor(encode_threads, thread_name_prefix="jpeg")
     pending: deque[Future] = deque()  # frames in decode order, some still being encoded
@@ -194,40 +193,20 @@ def extract_frames(
         )
 
 
-def extract_audio(
-    path: Path, info: MediaInfo, chunk_s: float, stats: ExtractStats | None = None
-) -> Iterator[AudioChunk]:
-    """16 kHz mono chunks of the default audio stream, cut in pauses, from a demuxer of
-    its own: audio decodes ~20x faster than video, so transcription can start on every
-    chunk at once instead of waiting for the video decoder to reach it. Time zero is the
-    first video frame (`info.start_time_s`); audio before it is dropped.
-    """
-    import av
-
-    stats = stats if stats is not None else ExtractStats()
-    container = open_container(path)
-    damaged = 0
+def usable_cpus() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup CPU quota
+    (a container limited to 2 CPUs on a 64-core host gets 2, not 64)."""
     try:
-        audio = _pick_audio(container)
-        if audio is None:
-            return
-        feed = _AudioFeed(chunk_s, info.start_time_s)
-        try:
-            for packet in container.demux(audio):
-                try:
-                    decoded = packet.decode()
-                except av.error.InvalidDataError:
-                    damaged += 1
-                    continue
-                for frame in decoded:
-                    yield from feed.push(frame)
-        except av.error.FFmpegError as exc:
-            stats.warnings.append(f"audio decoding stopped at {feed.end_s:.2f}s: {exc.strerror or exc}")
-        yield from feed.flush()
-    finally:
-        container.close()
-    if damaged:
-        stats.warnings.append(f"{damaged} damaged audio packet(s) skipped while decoding")
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
 
 
 def _thread_split(cores: int) -> tuple[int, int]:
@@ -330,96 +309,6 @@ def _lookahead(packets: Iterator, plan: _SkipPlan | None) -> Iterator:
     yield from window
 
 
-def encode_jpeg(frame, long_side: int, rotation: int, quality: int) -> tuple[bytes, list[np.ndarray]]:
-    """Scale in YUV, convert to JPEG's full-range BT.601, rotate upright, encode the planes."""
-    import simplejpeg
-
-    width, height = scaled_size(frame.width, frame.height, long_side)
-    small = _reformatter(frame.width, frame.height, width, height).reformat(
-        frame,
-        width=width,
-        height=height,
-        format="yuv420p",
-        dst_colorspace="ITU601",
-        src_color_range=frame.color_range or "MPEG",
-        dst_color_range="JPEG",
-        interpolation="BILINEAR",
-        threads=1,
-    )
-    planes = _yuv_planes(small)
-    if rotation:
-        planes = [np.ascontiguousarray(np.rot90(p, rotation // 90)) for p in planes]
-    return simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality), planes
-
-
-_reformatters = threading.local()
-
-
-def _reformatter(src_width: int, src_height: int, width: int, height: int):
-    """One swscale context per size change and thread: `frame.reformat()` builds a new one
-    for every frame, which cost ~0.2 ms of 0.45 ms per frame (docs/benchmarks.md)."""
-    from av.video.reformatter import VideoReformatter
-
-    cache = getattr(_reformatters, "by_size", None)
-    if cache is None:
-        cache = _reformatters.by_size = {}
-    key = (src_width, src_height, width, height)
-    if key not in cache:
-        cache[key] = VideoReformatter()
-    return cache[key]
-
-
-def _yuv_planes(frame) -> list[np.ndarray]:
-    planes = []
-    for i, plane in enumerate(frame.planes):
-        rows = frame.height if i == 0 else (frame.height + 1) // 2
-        cols = frame.width if i == 0 else (frame.width + 1) // 2
-        # Rows are padded to line_size; keep only the picture.
-        planes.append(np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols])
-    return planes
-
-
-class _AudioFeed:
-    """Resamples decoded audio to 16 kHz mono (a proper downmix), drops what comes before
-    time zero, and chunks the rest."""
-
-    def __init__(self, chunk_s: float, video_start_s: float):
-        import av
-
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-        self._chunk_s = chunk_s
-        self._video_start_s = video_start_s
-        self._chunker: AudioChunker | None = None
-        self._skip = 0  # samples before the first video frame, still to drop
-        self.end_s = 0.0  # seconds from time zero fed so far
-
-    def push(self, frame) -> list[AudioChunk]:
-        if self._chunker is None:
-            start = (float(frame.time) if frame.time is not None else 0.0) - self._video_start_s
-            self._skip = max(0, round(-start * SAMPLE_RATE))
-            self._chunker = AudioChunker(self._chunk_s, start=max(0.0, start))
-            self.end_s = max(0.0, start)
-        chunks = []
-        for out in self._resampler.resample(frame):
-            chunks += self._feed_samples(out.to_ndarray().reshape(-1))
-        return chunks
-
-    def flush(self) -> list[AudioChunk]:
-        if self._chunker is None:
-            return []
-        chunks = []
-        for out in self._resampler.resample(None):
-            chunks += self._feed_samples(out.to_ndarray().reshape(-1))
-        return chunks + self._chunker.flush()
-
-    def _feed_samples(self, samples: np.ndarray) -> list[AudioChunk]:
-        if self._skip:
-            dropped = min(self._skip, len(samples))
-            samples, self._skip = samples[dropped:], self._skip - dropped
-        self.end_s += len(samples) / SAMPLE_RATE
-        return self._chunker.feed(samples) if len(samples) else []
-
-
 @dataclass(frozen=True)
 class _End:
     error: BaseException | None
@@ -482,11 +371,3 @@ class _Prefetch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _pick_audio(container):
-    streams = list(container.streams.audio)
-    if not streams:
-        return None
-    default = [s for s in streams if s.disposition & 1]  # AV_DISPOSITION_DEFAULT
-    return (default or streams)[0]

@@ -69,7 +69,7 @@ def key_times(report: Report) -> list[tuple[float, str]]:
 def grab_frames(path: Path, report: Report, times: list[float]) -> dict[float, tuple[bytes, int, int]]:
     """JPEG, width, height of the first frame at or after each time (report clock)."""
     from ..media.probe import open_container
-    from ..media.sampler import encode_jpeg
+    from ..media.jpeg import encode_jpeg
 
     offset, rotation = report.media.start_time_s, report.media.rotation
     wanted = sorted(set(round(t, 3) for t in times))

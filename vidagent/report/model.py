@@ -7,11 +7,13 @@ Bump SCHEMA_VERSION's minor for added fields, its major for anything that breaks
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from ..media.probe import MediaInfo
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 class DetectedObject(BaseModel):
@@ -34,17 +36,19 @@ class Word(BaseModel):
 
 
 class Segment(BaseModel):
-    start: float
-    end: float
+    start: float = Field(description="Time of its first word.")
+    end: float = Field(description="Time its last word ends.")
     text: str
     words: list[Word] | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    stream: int | None = Field(None, description="Audio stream (container index) it was heard on, when several were transcribed.")
 
 
 class Transcript(BaseModel):
     language: str | None = None
     language_probability: float | None = None
+    streams: list[int] = Field(default_factory=list, description="Container index of each audio stream transcribed.")
     segments: list[Segment] = Field(default_factory=list)
 
 
@@ -100,6 +104,9 @@ class Event(BaseModel):
 
 class Report(BaseModel):
     schema_version: str = SCHEMA_VERSION
+    status: Literal["complete", "partial"] = Field(
+        "complete", description="partial: a stage failed (see failed_stages); what succeeded is here.")
+    failed_stages: dict[str, str] = Field(default_factory=dict, description="Stage -> why it failed.")
     vidagent_version: str
     created_at: str = Field(description="UTC, ISO 8601.")
     media: MediaInfo

@@ -1,8 +1,18 @@
-"""Transcription jobs: one audio chunk per Whisper job, segments moved onto the video clock."""
+"""Transcription jobs: one audio chunk per Whisper job, segments moved onto the video clock.
+
+Segment times are taken from the words, not from Whisper's segments: after a long
+silence Whisper often starts a segment many seconds before anyone speaks, and it puts
+sentences with a pause between them into one segment. So every job asks for word times,
+and each segment is rebuilt to start at its first word and end at its last, split
+wherever the speaker pauses for `segment_pause_s` or more. A worker that returns no words
+(RunPod's official worker-faster_whisper drops them from its segments) keeps Whisper's
+segment times, and the report says so.
+"""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
@@ -10,49 +20,75 @@ from ..media.audio import AudioChunk
 from ..report.model import Segment, Word
 
 ENDPOINT = "whisper"
+NO_WORDS_WARNING = ("the whisper endpoint returned no word times: segment times are Whisper's own "
+                    "and can start early after a silence")
 
 
-def build_job(chunk: AudioChunk, settings: Settings) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Transcribed:
+    segments: list[Segment]
+    language: str | None
+    probability: float | None
+    had_words: bool  # False: the worker gave segment times only
+
+
+def build_job(chunk: AudioChunk, settings: Settings, language: str | None = None) -> dict[str, Any]:
+    """`language`: the one detected for this file, when settings name none."""
     return {
         "audio_base64": base64.b64encode(chunk.wav_bytes()).decode("ascii"),
         "model": settings.whisper_model,
-        "language": settings.language,
-        "word_timestamps": settings.word_timestamps,
+        "language": settings.language or language,
+        "word_timestamps": True,  # segment times come from the words (see above)
         "enable_vad": settings.enable_vad,
     }
 
 
-def parse_result(output: dict[str, Any], chunk: AudioChunk) -> tuple[list[Segment], str | None, float | None]:
-    """Segments with times on the video clock, plus the detected language and its probability."""
-    offset = chunk.start
-    segments = []
-    for raw in output.get("segments") or []:
-        if not raw.get("text", "").strip():
+def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) -> Transcribed:
+    """Segments with times on the video clock, plus the detected language and its probability.
+
+    Raises ValueError, KeyError or TypeError for a reply of the wrong shape."""
+    raw_segments = output.get("segments") or []
+    if not isinstance(raw_segments, list):
+        raise ValueError("'segments' is not a list")
+    segments: list[Segment] = []
+    had_words = True
+    for raw in raw_segments:
+        text = str(raw.get("text") or "")
+        if not text.strip():
             continue
-        words = None
-        if raw.get("words") is not None:
-            words = [
-                Word(
-                    word=w["word"],
-                    start=_at(offset, w["start"], chunk),
-                    end=_at(offset, w["end"], chunk),
-                    probability=w.get("probability"),
-                )
-                for w in raw["words"]
-            ]
-        segments.append(
-            Segment(
-                start=_at(offset, raw["start"], chunk),
-                end=_at(offset, raw["end"], chunk),
-                text=raw["text"].strip(),
-                words=words,
+        words = raw.get("words")
+        if words is None:
+            had_words = False
+            segments.append(Segment(start=_at(raw["start"], chunk), end=_at(raw["end"], chunk), text=text.strip(),
+                                    avg_logprob=raw.get("avg_logprob"), no_speech_prob=raw.get("no_speech_prob")))
+            continue
+        timed = [Word(word=str(w["word"]), start=_at(w["start"], chunk), end=_at(w["end"], chunk),
+                      probability=w.get("probability")) for w in words if str(w.get("word", "")).strip()]
+        for group in split_at_pauses(timed, settings.segment_pause_s):
+            segments.append(Segment(
+                start=group[0].start,
+                end=max(group[-1].end, group[0].start),
+                text="".join(w.word for w in group).strip(),
+                words=group if settings.word_timestamps else None,
                 avg_logprob=raw.get("avg_logprob"),
                 no_speech_prob=raw.get("no_speech_prob"),
-            )
-        )
-    return segments, output.get("detected_language"), output.get("language_probability")
+            ))
+    probability = output.get("language_probability")
+    return Transcribed(segments, output.get("detected_language"),
+                       float(probability) if probability is not None else None, had_words)
 
 
-def _at(offset: float, t: float, chunk: AudioChunk) -> float:
+def split_at_pauses(words: list[Word], pause_s: float) -> list[list[Word]]:
+    """Consecutive words, cut wherever the gap between two of them is at least `pause_s`."""
+    groups: list[list[Word]] = []
+    for word in words:
+        if groups and word.start - groups[-1][-1].end < pause_s:
+            groups[-1].append(word)
+        else:
+            groups.append([word])
+    return groups
+
+
+def _at(t: Any, chunk: AudioChunk) -> float:
     # Whisper can place an end a hair past the audio it was given; keep it inside the chunk.
-    return round(offset + min(max(0.0, float(t)), chunk.duration), 3)
+    return round(chunk.start + min(max(0.0, float(t)), chunk.duration), 3)

@@ -1,0 +1,107 @@
+"""Audio on its own terms: audio-only files, several audio streams, true packet times,
+the speech detector that picks a stream. Clips are made with ffmpeg (and PyAV, for a
+stream with a hole in its timeline) from the bundled sample's speech."""
+
+import json
+import subprocess
+
+import av
+import numpy as np
+import pytest
+
+from vidagent.media.audio import SAMPLE_RATE
+from vidagent.media.probe import probe
+from vidagent.media.soundtrack import choose_streams, extract_audio
+from vidagent.media.speech import SPEECH_SCORE, speech_score
+
+SPEECH_AT = 1.5  # tests/data/sample.json: the speech starts here and ends at 8.0 s
+
+
+def onset(chunks, threshold_dbfs=-40.0) -> float:
+    """First time the audio gets loud, from the chunks' own start times."""
+    for chunk in chunks:
+        frames = chunk.samples[: len(chunk.samples) // 160 * 160].reshape(-1, 160).astype(np.float32) / 32768
+        loud = np.nonzero(10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12) > threshold_dbfs)[0]
+        if len(loud):
+            return chunk.start + loud[0] * 160 / SAMPLE_RATE
+    raise AssertionError("no speech found")
+
+
+@pytest.mark.parametrize("name,codec", [("speech.m4a", "aac"), ("speech.mp3", "libmp3lame"),
+                                        ("speech.wav", "pcm_s16le"), ("speech.flac", "flac"),
+                                        ("speech.ogg", "libvorbis"), ("speech.opus", "libopus")])
+def test_audio_only_files_are_probed_and_decoded_at_true_times(clips, sample, name, codec):
+    path = clips(name, "-i", str(sample), "-vn", "-c:a", codec)
+    info = probe(path)
+    assert not info.has_video and info.width is None and info.has_audio
+    assert info.duration_s == pytest.approx(10.0, abs=0.1)
+    chunks = list(extract_audio(path, info, 60.0))
+    assert sum(c.duration for c in chunks) == pytest.approx(info.duration_s, abs=0.1)
+    assert onset(chunks) == pytest.approx(SPEECH_AT, abs=0.1)
+
+
+def two_track(clips, sample, name: str, first: list[str]) -> "Path":
+    """A video whose first audio stream is `first` (an lavfi source) and second the speech."""
+    return clips(name, "-i", str(sample), "-f", "lavfi", "-i", *first,
+                 "-map", "0:v", "-map", "1:a", "-map", "0:a", "-c:v", "copy", "-c:a", "aac",
+                 "-metadata:s:a:0", "title=Music and effects", "-metadata:s:a:1", "language=eng",
+                 "-disposition:a:0", "default", "-disposition:a:1", "0", "-shortest")
+
+
+@pytest.mark.parametrize("first", [["anullsrc=r=44100:cl=stereo"], ["sine=frequency=440:r=44100"],
+                                   ["anoisesrc=color=pink:amplitude=0.2:r=44100"]])
+def test_auto_picks_the_stream_that_carries_speech_and_names_the_skipped_one(clips, sample, first):
+    path = two_track(clips, sample, f"two-tracks-{first[0].split('=')[0]}.mkv", first)
+    info = probe(path)
+    assert len(info.audio_streams) == 2 and info.audio_streams[0].default
+    choice = choose_streams(path, info, "auto")
+    assert choice.positions == [1]
+    assert len(choice.warnings) == 1
+    assert "audio stream 1 (eng)" in choice.warnings[0] and 'audio stream 0 ("Music and effects")' in choice.warnings[0]
+    assert choose_streams(path, info, "all").positions == [0, 1]
+    assert choose_streams(path, info, 0).positions == [0]
+
+
+def test_a_stream_number_the_file_does_not_have_is_one_clear_error(clips, sample):
+    from vidagent.errors import MediaError
+
+    path = two_track(clips, sample, "two-tracks-anullsrc.mkv", ["anullsrc=r=44100:cl=stereo"])
+    with pytest.raises(MediaError, match=r"audio_stream 5: the file has 2 audio stream\(s\), numbered 0-1"):
+        choose_streams(path, probe(path), 5)
+
+
+def test_speech_score_separates_speech_from_silence_tone_and_noise(clips, sample):
+    info = probe(sample)
+    speech = np.concatenate([c.samples for c in extract_audio(sample, info, 60.0)])
+    t = np.arange(len(speech)) / SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+    noise = (np.random.default_rng(0).normal(0, 0.1, len(speech)) * 32767).astype(np.int16)
+    assert speech_score(speech) >= SPEECH_SCORE
+    for other in (np.zeros_like(speech), tone, noise):
+        assert speech_score(other) < SPEECH_SCORE
+
+
+def test_a_hole_in_the_audio_timeline_shifts_nothing_after_it(sample, tmp_path):
+    # Packets 0.5-1.0 s are missing (as when a damaged packet is skipped); the speech at
+    # 1.5 s must still be heard at 1.5 s, and the audio still last as long as the file.
+    holed = tmp_path / "holed.mkv"
+    with av.open(str(sample)) as src, av.open(str(holed), "w") as dst:
+        out = dst.add_stream("pcm_s16le", rate=16000, layout="mono")
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+        for frame in src.decode(src.streams.audio[0]):
+            for piece in resampler.resample(frame):
+                for packet in out.encode(piece):
+                    if not 0.5 <= float(packet.pts * packet.time_base) < 1.0:
+                        dst.mux(packet)
+        for packet in out.encode(None):
+            dst.mux(packet)
+    info = probe(holed)
+    chunks = list(extract_audio(holed, info, 60.0))
+    assert onset(chunks) == pytest.approx(SPEECH_AT, abs=0.05)
+    assert chunks[-1].end == pytest.approx(info.duration_s, abs=0.05)
+
+
+def ffprobe_audio(path) -> list[dict]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a", "-show_streams", "-of", "json",
+                          str(path)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"]

@@ -1,0 +1,58 @@
+"""Ctrl-C and SIGTERM take one path, from the first instruction of `main()` to the last.
+
+SIGTERM is what a CI runner or `docker stop` sends. Python's default ends the process at
+once (no cancels sent, so remote jobs keep billing), and asyncio's own signal handling
+restores that default when its loop closes. So SIGTERM is handled here for the whole
+run: while a `cancellable()` coroutine runs, it cancels that coroutine's task the way
+Ctrl-C does (in-flight jobs are cancelled on their endpoints); at any other moment it
+raises KeyboardInterrupt, which `main()` turns into exit code 130.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+
+_running: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None
+_cancelled = False
+EXIT_DEADLINE_S = 3.0  # how long finishing writes may hold up the exit after an interrupt
+
+
+def install() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _cancelled
+    if _running is None:
+        raise KeyboardInterrupt
+    if not _cancelled:  # a second SIGTERM must not cut the cancels of the first short
+        _cancelled = True
+        loop, task = _running
+        loop.call_soon_threadsafe(task.cancel)
+
+
+async def cancellable(work):
+    """Await `work`; SIGTERM cancels it, as Ctrl-C cancels what asyncio.run runs."""
+    global _running
+    _running = (asyncio.get_running_loop(), asyncio.current_task())
+    try:
+        return await work
+    finally:
+        _running = None
+
+
+def exit_now(code: int) -> None:
+    """Leave without waiting for worker threads (a local model call cannot be stopped
+    midway): threads still writing files get a moment, then the process ends."""
+    deadline = time.monotonic() + EXIT_DEADLINE_S
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

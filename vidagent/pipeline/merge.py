@@ -1,0 +1,97 @@
+"""What one video's jobs brought back, on one timeline: the Report."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .. import __version__
+from ..config import SECRET_FIELDS, Settings
+from ..media.probe import MediaInfo
+from ..media.sampler import ExtractStats
+from ..report.events import build_events
+from ..report.model import Report, Transcript
+from ..report.tracks import build_tracks, count_objects
+from ..tasks.transcribe import NO_WORDS_WARNING
+from .run import Collected, Failure
+
+_STAGE_WORDS = {"detect": "detection", "transcribe": "transcription", "caption": "captions", "summary": "summary"}
+
+
+def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractStats, timings: dict,
+          streams: list[int]) -> Report:
+    warnings = list(stats.warnings)
+    if not media.has_video and (settings.detect or settings.caption):
+        warnings.append("no video stream: detection and captions skipped (audio only)")
+    if settings.transcribe and not media.has_audio:
+        warnings.append("no audio stream: the transcript is empty")
+    elif settings.transcribe and got.audio_chunks and got.silent_chunks == got.audio_chunks:
+        warnings.append("the audio is silent: nothing to transcribe")
+    if got.segments_without_words:
+        warnings.append(NO_WORDS_WARNING)
+    failed = failed_stages(got.failures)
+    warnings += [f"{_STAGE_WORDS[stage]} failed: {reason}" for stage, reason in failed.items()]
+    models = {}
+    if settings.detect and media.has_video:
+        models["detector"] = settings.yolo_model
+    if settings.transcribe and media.has_audio:
+        models["transcriber"] = settings.whisper_model
+    if (settings.caption and media.has_video) or settings.summary:
+        models["captioner"] = settings.vlm_model
+    detections = sorted(got.detections, key=lambda d: d.t)
+    tracks = build_tracks(detections)
+    segments = sorted(got.segments, key=lambda s: (s.start, s.end))
+    captions = sorted(got.captions, key=lambda c: c.t)
+    return Report(
+        status="partial" if failed else "complete",
+        failed_stages=failed,
+        vidagent_version=__version__,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        media=media,
+        settings=settings.model_dump(mode="json", exclude={"out", *SECRET_FIELDS}),
+        models=models,
+        detections=detections,
+        transcript=Transcript(
+            language=main_language(got.languages, settings.language),
+            language_probability=language_probability(got.languages),
+            streams=streams,
+            segments=segments,
+        ),
+        captions=captions,
+        summary=got.summary,
+        tracks=tracks,
+        events=build_events(tracks, Transcript(segments=segments), captions),
+        object_counts=count_objects(tracks),
+        warnings=warnings,
+        timings=timings,
+        usage=got.usage,
+    )
+
+
+def failed_stages(failures: list[Failure]) -> dict[str, str]:
+    """Per stage, one line: how many jobs failed, the stretch they leave empty, the first reason."""
+    lines = {}
+    for stage in _STAGE_WORDS:
+        mine = [f for f in failures if f.stage == stage]
+        if not mine:
+            continue
+        starts = [f.start for f in mine if f.start is not None]
+        ends = [f.end for f in mine if f.end is not None]
+        where = f" ({min(starts):.1f}-{max(ends):.1f}s has no results)" if starts and ends else ""
+        lines[stage] = f"{len(mine)} job(s) failed{where}: {mine[0].reason}"
+    return lines
+
+
+def main_language(languages, forced: str | None) -> str | None:
+    if forced:
+        return forced
+    weight: dict[str, float] = {}
+    for language, _, seconds in languages:
+        if language:
+            weight[language] = weight.get(language, 0.0) + seconds
+    return max(weight, key=weight.get) if weight else None
+
+
+def language_probability(languages) -> float | None:
+    scored = [(p, s) for _, p, s in languages if p is not None]
+    total = sum(s for _, s in scored)
+    return round(sum(p * s for p, s in scored) / total, 4) if total else None
