@@ -37,9 +37,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[local,serve,dev]'
 	touch $@
 
+# Every stage on (detection, transcript, captions, summary), offline models, every report file.
 demo: setup
-	$(BIN)/vidagent analyze tests/data/sample.mp4 --config configs/offline.yaml --out $(OUT)
-	@echo "demo: reports in $(OUT)/sample/"
+	$(BIN)/vidagent analyze tests/data/sample.mp4 --config configs/offline.yaml --caption --summary \
+	  --caption-trigger person --format json,srt,vtt,html,captions_srt,captions_vtt --out $(OUT)
+	@echo "demo: open $(OUT)/sample/report.html in a browser (report.json, subtitles beside it)"
 
 test: setup
 	$(BIN)/python -m pytest

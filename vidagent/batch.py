@@ -266,6 +266,12 @@ async def run_batch(
     slots = asyncio.Semaphore(max(1, jobs))
     cpus = max(1, usable_cpus() // max(1, min(jobs, len(todo) or 1)))
 
+    def finished(outcome: Outcome) -> None:
+        outcome.done = True
+        progress.video_finished(outcome)
+        index.add(index_row(outcome))
+        outcome.report = None  # the row says what the index needs; the file holds the rest
+
     async def one(position: int, outcome: Outcome) -> None:
         async with slots:
             if position < len(todo):
@@ -275,9 +281,8 @@ async def run_batch(
                 video = per_video[id(outcome)]
                 outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget, cpus)
                 outcome.folder = folders[outcome.input]
-                # HTML thumbnails decode the video again: off the event loop, where jobs wait.
-                await asyncio.to_thread(write_report, outcome.report, outcome.folder, video.formats)
                 outcome.partial = outcome.report.status == "partial"
+                await _write_whole(outcome, video.formats, finished)
             except (ConfigError, BudgetExceeded):
                 raise  # wrong for every video (a bad key, the budget spent): stop the batch
             except VidagentError as exc:
@@ -285,10 +290,8 @@ async def run_batch(
                 outcome.error = message if message.startswith(str(outcome.input)) else f"{outcome.input}: {message}"
             except OSError as exc:
                 outcome.error = f"{outcome.input}: {exc.strerror or exc} ({exc.filename or 'output'})"
-            outcome.done = True
-            progress.video_finished(outcome)
-            index.add(index_row(outcome))
-            outcome.report = None  # the row says what the index needs; the file holds the rest
+            if not outcome.done:
+                finished(outcome)
             if fail_fast and not outcome.ok:
                 raise _FailFast()
 
@@ -305,6 +308,23 @@ async def run_batch(
         if index is not None:
             index.write_full()
     return [o for o in outcomes if o.done]
+
+
+async def _write_whole(outcome: Outcome, formats: list[str], finished) -> None:
+    """Write the video's report files off the event loop (HTML thumbnails decode the video
+    again). Once begun they are finished even if the run is cancelled meanwhile, and the
+    index records the video, so an interrupt never leaves a report on disk the index lacks."""
+    writing = asyncio.ensure_future(asyncio.to_thread(write_report, outcome.report, outcome.folder, formats))
+    try:
+        await asyncio.shield(writing)
+    except asyncio.CancelledError:
+        try:
+            await writing
+        except OSError as exc:
+            outcome.error = f"{outcome.input}: {exc.strerror or exc} ({exc.filename or 'output'})"
+        finished(outcome)
+        raise
+    finished(outcome)
 
 
 def _budget(settings: Settings, todo: list[Outcome]) -> Budget:

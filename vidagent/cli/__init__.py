@@ -13,8 +13,8 @@ import sys
 def main() -> None:
     from . import signals
 
-    signals.install()  # first: SIGTERM at any later moment exits 130 (cli/signals.py)
     try:
+        signals.install()  # first: SIGTERM at any later moment exits 130 (cli/signals.py)
         if sys.argv[1:2] == ["analyze"]:
             # The frame extraction process starts while this one imports (~0.3 s each).
             from ..media.child import prestart

@@ -14,8 +14,6 @@ import asyncio
 import os
 import signal
 import sys
-import threading
-import time
 
 _running: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None
 _cancelled = False
@@ -48,11 +46,10 @@ async def cancellable(work):
 
 def exit_now(code: int) -> None:
     """Leave without waiting for worker threads (a local model call cannot be stopped
-    midway): threads still writing files get a moment, then the process ends."""
-    deadline = time.monotonic() + EXIT_DEADLINE_S
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
+    midway): files still being written get a moment to land whole, then the process ends."""
+    from ..files import wait_for_writes
+
+    wait_for_writes(EXIT_DEADLINE_S)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

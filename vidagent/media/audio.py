@@ -89,6 +89,18 @@ class AudioChunker:
         return chunk
 
 
+def frame_levels_db(samples: np.ndarray) -> np.ndarray:
+    """Loudness (dBFS) of each 20 ms frame."""
+    n = len(samples) // _FRAME
+    if n == 0:
+        return np.zeros(0, np.float32)
+    frames = samples[: n * _FRAME].reshape(n, _FRAME).astype(np.float32) / 32768.0
+    return 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+
+
+FRAME_S = _FRAME / SAMPLE_RATE
+
+
 def _rms_dbfs(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return float("-inf")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -90,20 +91,23 @@ class VideoRun:
     # -- the two streams ------------------------------------------------------------------
 
     async def consume_frames(self, frames: Iterator[SampledFrame]) -> None:
-        async for frame in iterate_in_thread(frames, "frames"):
-            self._moved()
-            if frame.kind == "detect":
-                await self.add_detect_frame(frame)
-            else:
-                self.captions.offer(frame)
-            await self.release_captions()
+        # aclosing: a cancelled run stops the reader thread (and the decoder) at once.
+        async with aclosing(iterate_in_thread(frames, "frames")) as items:
+            async for frame in items:
+                self._moved()
+                if frame.kind == "detect":
+                    await self.add_detect_frame(frame)
+                else:
+                    self.captions.offer(frame)
+                await self.release_captions()
 
     async def consume_audio(self, chunks: Iterator[AudioChunk], stream: int = 0, position: int | None = None) -> None:
         """`stream`: which of this run's audio streams (0…); `position`: its place in the file."""
-        async for chunk in iterate_in_thread(chunks, "audio", maxsize=2):  # chunks are MBs each
-            self._moved()
-            await self.send_chunk(chunk, stream, position)
-            await self.release_captions()
+        async with aclosing(iterate_in_thread(chunks, "audio", maxsize=2)) as items:  # chunks are MBs each
+            async for chunk in items:
+                self._moved()
+                await self.send_chunk(chunk, stream, position)
+                await self.release_captions()
 
     async def add_detect_frame(self, frame: SampledFrame) -> None:
         self.captions.detect_frame_seen(frame)

@@ -94,12 +94,6 @@ async def analyze_video(
         await _watched(everything(), run, path, settings.stall_timeout_s)
     except BaseExceptionGroup as group:
         raise first_error(group) from None
-    finally:
-        if frames is not None:
-            try:
-                frames.close()  # ends the child if it never got to run
-            except ValueError:  # still running on its reader thread, which closes it
-                pass
 
     timings = {
         "probe_s": round(probed - started, 3),

@@ -4,9 +4,11 @@ Segment times are taken from the words, not from Whisper's segments: after a lon
 silence Whisper often starts a segment many seconds before anyone speaks, and it puts
 sentences with a pause between them into one segment. So every job asks for word times,
 and each segment is rebuilt to start at its first word and end at its last, split
-wherever the speaker pauses for `segment_pause_s` or more. A worker that returns no words
-(RunPod's official worker-faster_whisper drops them from its segments) keeps Whisper's
-segment times, and the report says so.
+wherever the speaker pauses for `segment_pause_s` or more. Word times come from Whisper's
+attention alignment, which gives a pause to the word before it; each word is trimmed to
+the part of its span where the audio is loud (the chunk's samples are at hand), so the
+pause shows. A worker that returns no words (RunPod's official worker-faster_whisper
+drops them from its segments) keeps Whisper's segment times, and the report says so.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..config import Settings
-from ..media.audio import AudioChunk
+from ..media.audio import FRAME_S, AudioChunk, frame_levels_db
 from ..report.model import Segment, Word
 
 ENDPOINT = "whisper"
@@ -52,6 +56,7 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
         raise ValueError("'segments' is not a list")
     segments: list[Segment] = []
     had_words = True
+    voiced = _Voiced(chunk)
     for raw in raw_segments:
         text = str(raw.get("text") or "")
         if not text.strip():
@@ -62,8 +67,9 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
             segments.append(Segment(start=_at(raw["start"], chunk), end=_at(raw["end"], chunk), text=text.strip(),
                                     avg_logprob=raw.get("avg_logprob"), no_speech_prob=raw.get("no_speech_prob")))
             continue
-        timed = [Word(word=str(w["word"]), start=_at(w["start"], chunk), end=_at(w["end"], chunk),
-                      probability=w.get("probability")) for w in words if str(w.get("word", "")).strip()]
+        timed = [voiced.trim(Word(word=str(w["word"]), start=_at(w["start"], chunk), end=_at(w["end"], chunk),
+                                  probability=w.get("probability")))
+                 for w in words if str(w.get("word", "")).strip()]
         for group in split_at_pauses(timed, settings.segment_pause_s):
             segments.append(Segment(
                 start=group[0].start,
@@ -87,6 +93,39 @@ def split_at_pauses(words: list[Word], pause_s: float) -> list[list[Word]]:
         else:
             groups.append([word])
     return groups
+
+
+_SILENT_FRAMES = round(0.3 / FRAME_S)  # a silence this long inside a word's span ends the word
+
+
+class _Voiced:
+    """Where a chunk's audio is loud: frames within 40 dB of its loudest, and clearly above
+    its quietest. Audio with no clear silence in it (music under the speech) trims nothing."""
+
+    def __init__(self, chunk: AudioChunk):
+        self.start = chunk.start
+        levels = frame_levels_db(chunk.samples)
+        self.loud = np.zeros(len(levels), bool)
+        if len(levels):
+            floor, peak = np.percentile(levels, 10), np.percentile(levels, 98)
+            if peak - floor >= 15:
+                self.loud = levels >= max(floor + 10, peak - 40)
+            else:
+                self.loud[:] = True
+
+    def trim(self, word: Word) -> Word:
+        """The word from where its span gets loud to where it first falls silent for
+        SILENCE_S (what follows such a silence is the next word, whatever the alignment says)."""
+        first = max(0, int((word.start - self.start) / FRAME_S))
+        last = min(len(self.loud), int(np.ceil((word.end - self.start) / FRAME_S)))
+        loud = np.flatnonzero(self.loud[first:last])
+        if not len(loud):
+            return word
+        gaps = np.flatnonzero(np.diff(loud) > _SILENT_FRAMES)
+        last_loud = loud[gaps[0]] if len(gaps) else loud[-1]
+        start = round(self.start + (first + loud[0]) * FRAME_S, 3)
+        end = round(self.start + (first + last_loud + 1) * FRAME_S, 3)
+        return word.model_copy(update={"start": max(word.start, start), "end": min(word.end, end)})
 
 
 def _at(t: Any, chunk: AudioChunk) -> float:

@@ -45,8 +45,10 @@ class LocalTransport:
         )
 
     async def aclose(self) -> None:
+        # Not waiting: after Ctrl-C a model call still running would hold the exit up
+        # (it cannot be stopped midway); at a normal end nothing is running.
         for executor in self._executors.values():
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)
         self._executors.clear()
 
 

@@ -1,0 +1,113 @@
+"""Speech at known times: the committed sentences (tests/data/sentences.opus) placed on a
+longer timeline, and a score of a transcript against it.
+
+Shared by scripts/bench_transcript_times.py and tests/test_transcript_times.py (which puts
+this folder on its path): one definition of the material and of "found".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTENCES = ROOT / "tests" / "data" / "sentences.opus"
+RATE = 16000
+
+
+@dataclass(frozen=True)
+class Spoken:
+    text: str
+    start: float
+    end: float
+
+
+def _decoded() -> np.ndarray:
+    with av.open(str(SENTENCES)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        parts = [out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                 for out in resampler.resample(frame)]
+    return np.concatenate(parts)
+
+
+def build(out: Path, starts: list[float], total_s: float, with_video: bool = False) -> list[Spoken]:
+    """Sentence i spoken at starts[i] (seconds) in a file of total_s seconds; its truth."""
+    listing = json.loads(SENTENCES.with_suffix(".json").read_text())["sentences"]
+    audio = _decoded()
+    timeline = np.zeros(int(total_s * RATE), np.int16)
+    truth = []
+    for entry, at in zip(listing, starts):
+        piece = audio[int(entry["start"] * RATE):int(entry["end"] * RATE)]
+        begin = int(at * RATE)
+        timeline[begin:begin + len(piece)] = piece[: len(timeline) - begin]
+        truth.append(Spoken(entry["text"], round(at, 3), round(at + len(piece) / RATE, 3)))
+    wav = out.with_suffix(".wav")
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(timeline.tobytes())
+    video = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=5:duration={total_s}"] if with_video else []
+    codec = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"] if with_video else []
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *video, "-i", str(wav), *codec, "-c:a", "aac", "-b:a", "64k",
+                    "-shortest", str(out)], check=True)
+    wav.unlink()
+    return truth
+
+
+def every(n: int, spacing_s: float, first_s: float = 3.0) -> list[float]:
+    """n starts about `spacing_s` apart, nudged off any regular grid (chunk lengths)."""
+    return [first_s + spacing_s * i + (i * 7 % 11) * 0.37 for i in range(n)]
+
+
+def back_to_back(n: int, pause_s: float, first_s: float = 2.0) -> list[float]:
+    """Starts of n sentences spoken one after another with `pause_s` between them."""
+    listing = json.loads(SENTENCES.with_suffix(".json").read_text())["sentences"][:n]
+    starts, t = [], first_s
+    for entry in listing:
+        starts.append(round(t, 3))
+        t += entry["end"] - entry["start"] + pause_s
+    return starts
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+@dataclass
+class Score:
+    sentences: int
+    found_once: int  # in exactly one segment
+    within: int  # found once, and that segment starts within `tolerance_s` of the truth
+    worst_error_s: float
+    tolerance_s: float
+
+    def line(self, name: str) -> str:
+        return (f"{name}: {self.within}/{self.sentences} sentences within {self.tolerance_s:g} s "
+                f"(found once: {self.found_once}; worst start error {self.worst_error_s:.2f} s)")
+
+
+def score(segments: list[tuple[float, float, str]], truth: list[Spoken], tolerance_s: float = 1.0) -> Score:
+    """A sentence is found once when exactly one segment overlaps the time it is spoken,
+    that segment overlaps no other sentence, and it holds at least a third of the
+    sentence's words (a small model mishears some; the times are what is scored)."""
+    found_once = within = 0
+    worst = 0.0
+    for spoken in truth:
+        hits = [seg for seg in segments if seg[0] < spoken.end and seg[1] > spoken.start]
+        ok = len(hits) == 1 and sum(hits[0][0] < other.end and hits[0][1] > other.start for other in truth) == 1
+        if ok and len(words(spoken.text) & words(hits[0][2])) >= len(words(spoken.text)) / 3:
+            found_once += 1
+            error = abs(hits[0][0] - spoken.start)
+            worst = max(worst, error)
+            within += error <= tolerance_s
+        else:
+            worst = float("inf")
+    return Score(len(truth), found_once, within, worst, tolerance_s)
