@@ -37,8 +37,11 @@ def _decoded() -> np.ndarray:
     return np.concatenate(parts)
 
 
-def build(out: Path, starts: list[float], total_s: float, with_video: bool = False) -> list[Spoken]:
-    """Sentence i spoken at starts[i] (seconds) in a file of total_s seconds; its truth."""
+def build(out: Path, starts: list[float], total_s: float, with_video: bool = False,
+          video: list[str] | None = None) -> list[Spoken]:
+    """Sentence i spoken at starts[i] (seconds) in a file of total_s seconds; its truth.
+    `video`: ffmpeg arguments for a video input and its encoding (default: a small test
+    pattern when `with_video`)."""
     listing = json.loads(SENTENCES.with_suffix(".json").read_text())["sentences"]
     audio = _decoded()
     timeline = np.zeros(int(total_s * RATE), np.int16)
@@ -54,10 +57,12 @@ def build(out: Path, starts: list[float], total_s: float, with_video: bool = Fal
         w.setsampwidth(2)
         w.setframerate(RATE)
         w.writeframes(timeline.tobytes())
-    video = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=5:duration={total_s}"] if with_video else []
-    codec = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"] if with_video else []
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *video, "-i", str(wav), *codec, "-c:a", "aac", "-b:a", "64k",
-                    "-shortest", str(out)], check=True)
+    if video is None and with_video:
+        video = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=5:duration={total_s}",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    inputs, encoding = _split_inputs(video or [])
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-i", str(wav), *encoding, "-c:a", "aac",
+                    "-b:a", "64k", "-shortest", str(out)], check=True)
     wav.unlink()
     return truth
 
@@ -65,6 +70,12 @@ def build(out: Path, starts: list[float], total_s: float, with_video: bool = Fal
 def every(n: int, spacing_s: float, first_s: float = 3.0) -> list[float]:
     """n starts about `spacing_s` apart, nudged off any regular grid (chunk lengths)."""
     return [first_s + spacing_s * i + (i * 7 % 11) * 0.37 for i in range(n)]
+
+
+def _split_inputs(args: list[str]) -> tuple[list[str], list[str]]:
+    """ffmpeg arguments up to the last `-i X` (the inputs), and the rest (the encoding)."""
+    last = max((i for i, a in enumerate(args) if a == "-i"), default=-2)
+    return args[: last + 2], args[last + 2:]
 
 
 def back_to_back(n: int, pause_s: float, first_s: float = 2.0) -> list[float]:

@@ -81,14 +81,11 @@ class CliResult:
         return f"exit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-@pytest.fixture
-def run_cli(tmp_path_factory):
-    """Run the real `vidagent` command in a subprocess (exit codes, streams, no TTY).
+def cli_runner(workdir: Path):
+    """Run the real `vidagent` command in a subprocess (exit codes, streams, no TTY), in
+    `workdir`: an empty folder, so a developer's ./.env cannot change what is tested."""
 
-    It runs in an empty folder, so a developer's ./.env cannot change what is tested."""
-    workdir = tmp_path_factory.mktemp("cwd")
-
-    def run(*args: str, env: dict | None = None, timeout: float = 600) -> CliResult:
+    def run(*args: str, env: dict | None = None, timeout: float = 900) -> CliResult:
         proc = subprocess.run(
             [sys.executable, "-m", "vidagent", *map(str, args)],
             capture_output=True,
@@ -100,3 +97,14 @@ def run_cli(tmp_path_factory):
         return CliResult(proc)
 
     return run
+
+
+@pytest.fixture
+def run_cli(tmp_path_factory):
+    return cli_runner(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(scope="module")
+def run_cli_module(tmp_path_factory):
+    """run_cli for module-scoped fixtures (one batch run shared by a module's tests)."""
+    return cli_runner(tmp_path_factory.mktemp("cwd"))

@@ -177,3 +177,35 @@ def test_kill_9_then_rerun_submits_only_unfinished_jobs(sample, clips, tmp_path)
     assert resent < total
     for key in ("detections", "transcript", "media", "warnings"):
         assert report[key] == ref[key]
+
+
+@pytest.mark.slow
+def test_a_failed_stage_writes_a_partial_report_exits_1_and_the_index_says_partial(run_cli, sample, tmp_path):
+    # The transcriber cannot load its model (bad input: never retried); detection works.
+    out = tmp_path / "out"
+    result = run_cli("analyze", sample, "--out", out, *FAST, "--whisper-model", str(tmp_path / "no-such-model"))
+    assert result.code == 1, result
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vidagent: error:")]
+    assert len(errors) == 1 and "partial report" in errors[0] and "transcribe failed" in errors[0], result.stderr
+    report = json.loads((out / "sample" / "report.json").read_text())
+    assert report["status"] == "partial" and "cannot be loaded" in report["failed_stages"]["transcribe"]
+    assert len(report["detections"]) == 10 and report["transcript"]["segments"] == []
+    assert (out / "sample" / "report.html").exists()
+    [row] = json.loads((out / "index.json").read_text())["videos"]
+    assert row["status"] == "partial" and "transcribe failed" in row["error"]
+    with open(out / "index.csv", newline="") as handle:
+        assert [r["status"] for r in csv.DictReader(handle)] == ["partial"]
+
+
+@pytest.mark.slow
+def test_fail_fast_stops_at_a_partial_video(run_cli, sample, tmp_path):
+    copies = []
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        shutil.copy(sample, tmp_path / name)
+        copies.append(tmp_path / name)
+    out = tmp_path / "out"
+    result = run_cli("analyze", *copies, "--out", out, *FAST, "--fail-fast", "--whisper-model", str(tmp_path / "none"))
+    assert result.code == 1, result
+    rows = json.loads((out / "index.json").read_text())["videos"]
+    assert [r["status"] for r in rows] == ["partial"]

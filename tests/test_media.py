@@ -6,6 +6,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -298,3 +299,12 @@ def test_prestarted_child_is_used_then_discarded(sample):
     child.prestart()
     child._discard_spares()  # at exit: an unused spare ends without a word
     assert live_children() == before
+
+
+def test_decoder_threads_follow_the_cpus_the_process_may_use():
+    # A process pinned to one core (as `taskset -c 0` or a container's cpuset does) gets
+    # one core's worth of threads, whatever the machine has.
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from vidagent.media.sampler import usable_cpus, _thread_split; print(usable_cpus(), _thread_split(usable_cpus()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "1" and " ".join(out[1:]) == "(1, 1)"

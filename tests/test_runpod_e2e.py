@@ -21,7 +21,7 @@ FAST = ("--config", OFFLINE_CONFIG, "--detect-fps", "2", "--yolo-batch", "4", "-
 
 
 class Server:
-    def __init__(self, *args: str, workers: int = 1):
+    def __init__(self, *args: str, workers: int = 1, extra_env: dict | None = None):
         self.stderr_path = Path(os.environ["VIDAGENT_CACHE_DIR"]).parent / f"serve-{time.time_ns()}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vidagent", "serve", "--port", "0", "--api-key", KEY,
@@ -29,7 +29,8 @@ class Server:
              "--endpoint", f"whisper-ep=endpoints/whisper/handler.py:{workers}", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"), text=True,
             env={**os.environ, "VIDAGENT_YOLO_MODEL": "offline:yolo11n-random",
-                 "VIDAGENT_WHISPER_MODEL": "offline:tiny.en", "VIDAGENT_WORKER_CONCURRENCY": "1"},
+                 "VIDAGENT_WHISPER_MODEL": "offline:tiny.en", "VIDAGENT_WORKER_CONCURRENCY": "1",
+                 **(extra_env or {})},
         )
         line = self.proc.stdout.readline()
         assert line, self.stderr_path.read_text()[-3000:]

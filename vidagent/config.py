@@ -73,6 +73,7 @@ class Settings(BaseModel):
     vlm_base_url: str | None = Field(None, description="Any OpenAI-compatible server; default: RunPod's route of RUNPOD_VLM_ENDPOINT_ID.")
     vlm_api_key: SecretStr | None = Field(None, description="Key for vlm_base_url (default: RUNPOD_API_KEY).")
     vlm_max_tokens: int = Field(256, ge=1, le=8192, description="Most tokens per VLM answer.")
+    summary_max_tokens: int = Field(600, ge=1, le=8192, description="Most tokens of the summary's answer.")
     vlm_concurrency: int = Field(8, ge=1, le=256, description="VLM requests in flight.")
 
     whisper_model: str = Field(

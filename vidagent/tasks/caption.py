@@ -116,7 +116,7 @@ def build_summary_job(captions: list[Caption], segments: list[Segment], settings
     body = {
         "model": settings.vlm_model,
         "messages": [{"role": "user", "content": f"{prompt}\n\n{material}"}],
-        "max_tokens": max(settings.vlm_max_tokens, 400),
+        "max_tokens": settings.summary_max_tokens,
         "temperature": 0,
     }
     return {"openai_route": CHAT_ROUTE, "openai_input": body}
