@@ -105,3 +105,24 @@ def ffprobe_audio(path) -> list[dict]:
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a", "-show_streams", "-of", "json",
                           str(path)], capture_output=True, text=True, check=True).stdout
     return json.loads(out)["streams"]
+
+
+@pytest.mark.slow
+def test_all_streams_are_transcribed_and_each_segment_says_which(run_cli, clips, sample, tmp_path):
+    from conftest import OFFLINE_CONFIG
+
+    # Stream 0 speaks at 1.5 s, stream 1 (a second language track, here the same words) at 4.5 s.
+    path = clips("two-speakers.mkv", "-i", str(sample), "-i", str(sample), "-filter_complex",
+                 "[1:a]adelay=3000:all=1,apad,atrim=0:10[late]", "-map", "0:v", "-map", "0:a", "-map", "[late]",
+                 "-c:v", "copy", "-c:a", "aac")
+    out = tmp_path / "out"
+    result = run_cli("analyze", path, "--out", out, "--config", OFFLINE_CONFIG, "--no-detect", "--no-cache",
+                     "--audio-stream", "all", "--format", "json")
+    assert result.code == 0, result
+    transcript = json.loads((out / "two-speakers" / "report.json").read_text())["transcript"]
+    streams = [s["index"] for s in probe(path).model_dump()["audio_streams"]]
+    assert transcript["streams"] == streams
+    first = {s["stream"]: s["start"] for s in sorted(transcript["segments"], key=lambda s: s["start"])[::-1]}
+    assert set(first) == set(streams)
+    assert first[streams[0]] == pytest.approx(SPEECH_AT, abs=0.6)
+    assert first[streams[1]] == pytest.approx(SPEECH_AT + 3.0, abs=0.6)

@@ -158,8 +158,11 @@ class VideoRun:
 
         def done(result: JobResult) -> None:
             got = transcribe.parse_result(result.output, chunk, self.settings)
-            segments = [s.model_copy(update={"stream": position}) for s in got.segments] \
-                if position is not None and len(self.languages) > 1 else got.segments
+            if position is not None and len(self.languages) > 1:  # several heard: say which
+                index = self.media.audio_streams[position].index
+                segments = [s.model_copy(update={"stream": index}) for s in got.segments]
+            else:
+                segments = got.segments
             self.collected.segments += segments
             self.collected.segments_without_words |= not got.had_words
             self.captions.chunk_done(chunk, segments, stream)

@@ -33,9 +33,11 @@ PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f
 def render_html(report: Report, video: Path | None = None) -> str:
     """The page for one report; `video` overrides where the source file is looked for."""
     source = find_video(report, video)
-    wanted = key_times(report)
+    wanted = key_times(report) if report.media.has_video else []
     frames, note = {}, None
-    if source is None:
+    if not report.media.has_video:
+        note = None  # an audio file: nothing to picture
+    elif source is None:
         note = f"Source video not found ({report.media.path}): no thumbnails. Use --video PATH."
     elif wanted:
         try:
