@@ -95,7 +95,7 @@ def test_the_python_layer_builds_from_exactly_what_the_dockerfile_copies(name, t
              f"for m in {modules!r}: importlib.import_module(m)\n"
              "import vidagent; print(vidagent.__file__)")
     proc = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, **ENV, **image.env, "PYTHONPATH": ""})
+                          env={**os.environ, **ENV, "PYTHONPATH": ""})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert Path(proc.stdout.strip()).is_relative_to(tmp_path)  # the image's copy, not this checkout's
 
@@ -143,8 +143,9 @@ def test_every_base_image_entry_says_where_its_python_was_read():
 
 
 def test_ultralytics_offline_switch_is_spelled_the_way_every_version_reads_it(tmp_path):
-    """ultralytics 8.3's is_online() skipped the network only for YOLO_OFFLINE 'true' (case
-    aside); later versions read it with env_bool, which takes 'true' too (and '1')."""
+    """Older ultralytics (ultralytics/utils/__init__.py at commit 002217d: is_online()) skips
+    the network only when YOLO_OFFLINE is 'true', case aside, so '1' did nothing; newer ones
+    (8.4.190, installed here) read it with env_bool, which takes 'true' too."""
     env = {}
     for step, args in instructions((ROOT / "endpoints" / "yolo" / "Dockerfile").read_text()):
         if step == "ENV":
