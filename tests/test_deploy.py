@@ -328,8 +328,9 @@ def test_dry_run_prints_every_command_and_call_and_changes_nothing(server, tools
         for (_, template), (_, endpoint) in zip(writes[0::2], writes[1::2]):
             made = http.post("/templates", json={**template, "name": f"accepted-{template['name']}", "env": {}})
             assert made.status_code == 201, made.text
-            made = http.post("/serverless", json={**endpoint, "name": f"accepted-{endpoint['name']}",
-                                                  "templateId": made.json()["id"], "env": {}})
+            made = http.post("/serverless", json={**endpoint, "name": f"accepted-{endpoint['name']}", "env": {},
+                                                  "templateId": made.json()["id"],
+                                                  "workers": {**endpoint["workers"], "max": 0}})  # no processes
             assert made.status_code == 201, made.text
 
 
