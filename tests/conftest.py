@@ -26,7 +26,7 @@ OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
 def offline_environment(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     os.environ.update(
-        YOLO_OFFLINE="1",
+        YOLO_OFFLINE="true",  # the spelling every ultralytics version reads (test_endpoints.py)
         YOLO_VERBOSE="false",
         YOLO_CONFIG_DIR=str(cache / "ultralytics"),
         HF_HUB_OFFLINE="1",

@@ -1,8 +1,9 @@
-"""`vidagent deploy` against `vidagent serve`'s copy of RunPod's REST API, with a stand-in
-`docker` on PATH: the edges of the world these tests cannot reach (a Docker engine, a
-registry, rest.runpod.io). Everything between them is the real code: the command through
-vidagent's own error boundary, the REST calls over HTTP, the workers serve starts for the
-endpoints deploy creates, and, in the slow test, `vidagent analyze` on those endpoints.
+"""`vidagent deploy` against `vidagent serve`'s copy of RunPod's REST API v2 (held to
+RunPod's published schema in test_serve_rest.py), with a stand-in `docker` on PATH: the
+edges of the world these tests cannot reach (a Docker engine, a registry, api.runpod.io).
+Everything between them is the real code: the command through vidagent's own error
+boundary, the REST calls over HTTP, the workers serve starts for the endpoints deploy
+creates, and, in the slow test, `vidagent analyze` on those endpoints.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import stat
 import subprocess
 import sys
@@ -23,7 +25,7 @@ import yaml
 from conftest import OFFLINE_CONFIG, ROOT, SAMPLE
 from test_serve import HANDLERS, Serve  # starts `vidagent serve` and reads its ready line
 from vidagent.deploy import (
-    GPU_POOLS,
+    POOLS,
     DeployRequest,
     RestClient,
     Target,
@@ -34,12 +36,15 @@ from vidagent.deploy import (
     load_deploy_settings,
     update_env_file,
 )
+from vidagent.deploy.rest import problem_line
 from vidagent.errors import ConfigError
-from vidagent.serve.rest import GPU_TYPES
+from vidagent.retry import RetryPolicy
+from vidagent.serve.rest_schema import GPU_POOLS
 
 KEY = "rpa_DEPLOY_TEST_SECRET_9f3e"
 REGISTRY = "registry.example.test/team"
 TAG = re.compile(r"^0\.1\.0-[0-9a-f]{7,}(-dirty)?$")
+VLLM_IMAGE = "runpod/worker-v1-vllm:v2.25.2"
 
 # Registers the command the way vidagent/cli/app.py will, then runs vidagent's own main()
 # (its one error boundary: one line on stderr, exit codes).
@@ -142,6 +147,19 @@ def ours(items: list[dict], prefix: str) -> list[dict]:
     return [item for item in items if item["name"].startswith(prefix + "-")]
 
 
+def templates_and_endpoints(http: httpx.Client) -> tuple[list[dict], list[dict]]:
+    """v2 wraps each list in an object keyed by the resource."""
+    return http.get("/templates").json()["templates"], http.get("/serverless").json()["endpoints"]
+
+
+def closed_port_url() -> str:
+    """A REST address on this machine where nothing listens: no network, as deploy sees it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v2"
+
+
 def run_deploy(tools: Path, cwd: Path, *args, env: dict | None = None) -> subprocess.CompletedProcess:
     """The command as a user runs it, in `cwd` (where its .env is)."""
     return subprocess.run([sys.executable, str(tools / "cli.py"), "deploy", *map(str, args)],
@@ -163,26 +181,29 @@ def one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) 
 # -- settings, tags, .env (no server) ------------------------------------------------------
 
 
-def test_the_shipped_settings_are_valid_and_every_pool_is_runpod_gpu_types():
+def test_the_shipped_settings_are_valid_and_name_runpods_pools():
     settings = load_deploy_settings(ROOT / "configs" / "deploy.yaml")
     assert list(settings.endpoints) == ["yolo", "whisper", "vlm"]
-    assert settings.endpoints["vlm"].image == "runpod/worker-v1-vllm:v2.26.0"
+    vlm = settings.endpoints["vlm"]
+    assert vlm.image == VLLM_IMAGE  # a published tag (configs/deploy.yaml says where that was read)
+    assert vlm.allowed_cuda_versions == ["13.0"]  # worker-vllm v2.25.2's .runpod/hub.json allowedCudaVersions
     assert settings.endpoints["yolo"].dockerfile == ROOT / "endpoints" / "yolo" / "Dockerfile"
     assert settings.context == ROOT
-    assert all(type_id in GPU_TYPES for members in GPU_POOLS.values() for type_id in members)
-    vlm = settings.endpoints["vlm"]
-    assert vlm.gpu_type_ids()[:2] == ["NVIDIA L40", "NVIDIA L40S"]  # ADA_48_PRO first, as listed
-    assert describe_gpus(vlm.gpu_type_ids()) == "ADA_48_PRO, AMPERE_48"
-    assert describe_gpus(["NVIDIA L40S", "NVIDIA GeForce RTX 4090"]) == "NVIDIA L40S, ADA_24"
+    assert set(POOLS) == set(GPU_POOLS)  # deploy's pool ids are those serve's catalog holds
+    assert describe_gpus({"pools": ["ADA_24", "AMPERE_24"], "excludedTypes": ["NVIDIA L4"], "minCudaVersion": "12.6"}) \
+        == "ADA_24, AMPERE_24 without NVIDIA L4, CUDA >= 12.6"
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"endpoints": {"yolo": {"gpus": ["ADA_42"]}}}, "endpoints.yolo.gpus: unknown GPU pool 'ADA_42'"),
+        ({"endpoints": {"yolo": {"gpus": ["ADA_42"]}}}, "endpoints.yolo.gpus: 'ADA_42' is not a RunPod GPU pool"),
+        ({"endpoints": {"yolo": {"gpus": ["NVIDIA L40S"]}}}, "endpoints.yolo.gpus: 'NVIDIA L40S' is a GPU type id, not a pool"),
         ({"endpoints": {"yolo": {"workers_min": 4, "workers_max": 3}}}, "endpoints.yolo: workers_min (4) must not exceed"),
         ({"endpoints": {"yolo": {"image": "x/y:1"}}}, "endpoints.yolo: give either dockerfile"),
         ({"endpoints": {"yolo": {"idle_timeout_s": 0}}}, "endpoints.yolo.idle_timeout_s:"),
+        ({"endpoints": {"vlm": {"allowed_cuda_versions": ["13"]}}}, "endpoints.vlm.allowed_cuda_versions: '13': give CUDA"),
+        ({"endpoints": {"vlm": {"min_cuda_version": "12.4"}}}, "endpoints.vlm: give allowed_cuda_versions (an exact set) or"),
         ({"endpoints": {"yolo": {"gpu": ["ADA_24"]}}}, "endpoints.yolo.gpu: unknown key"),
         ({"endpoints": {"tts": {"image": "x/y:1", "gpus": ["ADA_24"]}}}, "endpoints.tts: Input should be 'yolo'"),
         ({"endpoints": {"whisper": {"dockerfile": "no/such/Dockerfile"}}}, "endpoints.whisper.dockerfile: file not found"),
@@ -270,11 +291,11 @@ def test_dry_run_prints_every_command_and_call_and_changes_nothing(server, tools
     (tmp_path / ".env").write_text(f"# mine\nRUNPOD_API_KEY={KEY}\n")
     before = (tmp_path / ".env").read_bytes()
     with rest(server) as http:
-        state = (http.get("/templates").json(), http.get("/endpoints").json())
+        state = templates_and_endpoints(http)
         proc = run_deploy(tools, tmp_path, "--config", settings, "--registry", REGISTRY, "--dry-run",
                           env={"RUNPOD_REST_URL": server.ready["rest_url"]})
         assert proc.returncode == 0, proc.stderr
-        assert (http.get("/templates").json(), http.get("/endpoints").json()) == state
+        assert templates_and_endpoints(http) == state
     assert (tmp_path / ".env").read_bytes() == before
     assert docker_calls(docker_log) == []  # not even `docker info`
     out = proc.stdout.splitlines()
@@ -290,18 +311,50 @@ def test_dry_run_prints_every_command_and_call_and_changes_nothing(server, tools
     ]
     rest_url = server.ready["rest_url"]
     writes = [(line, json.loads(out[i + 1])) for i, line in enumerate(out) if line.startswith(("POST", "PATCH"))]
-    assert [line for line, _ in writes] == [f"POST {rest_url}/templates", f"POST {rest_url}/endpoints"] * 3
+    assert [line for line, _ in writes] == [f"POST {rest_url}/templates", f"POST {rest_url}/serverless"] * 3
     vlm_template, vlm_endpoint = writes[4][1], writes[5][1]
-    assert vlm_template["imageName"] == "runpod/worker-v1-vllm:v2.26.0" and vlm_template["isServerless"] is True
+    assert vlm_template["image"] == VLLM_IMAGE and vlm_template["serverless"] is True
     assert vlm_template["env"]["MAX_MODEL_LEN"] == "8192" and vlm_template["env"]["HF_TOKEN"] == "***"
-    assert vlm_endpoint["name"] == "dry-vlm" and vlm_endpoint["idleTimeout"] == 15 and vlm_endpoint["flashboot"] is True
-    assert vlm_endpoint["executionTimeoutMs"] == 600_000 and vlm_endpoint["gpuTypeIds"][0] == "NVIDIA L40"
-    assert f"GET {rest_url}/endpoints" in out and "Bearer ***" in proc.stdout
+    assert vlm_endpoint["name"] == "dry-vlm" and vlm_endpoint["type"] == "QUEUE" and vlm_endpoint["flashboot"] == "FLASHBOOT"
+    assert vlm_endpoint["workers"] == {"min": 0, "max": 1, "idleTimeout": 15} and vlm_endpoint["timeout"] == 600_000
+    assert vlm_endpoint["gpu"] == {"pools": ["ADA_48_PRO", "AMPERE_48"], "count": 1, "allowedCudaVersions": ["13.0"]}
+    assert vlm_endpoint["image"] == VLLM_IMAGE and vlm_endpoint["env"]["HF_TOKEN"] == "***"
+    assert f"GET {rest_url}/serverless" in out and "Bearer ***" in proc.stdout
     for secret in (KEY, "hf_SECRET_in_env"):
         assert secret not in proc.stdout + proc.stderr
 
+    # What the plan would send, the API accepts as it is (its templateId filled in).
+    with rest(server) as http:
+        for (_, template), (_, endpoint) in zip(writes[0::2], writes[1::2]):
+            made = http.post("/templates", json={**template, "name": f"accepted-{template['name']}", "env": {}})
+            assert made.status_code == 201, made.text
+            made = http.post("/serverless", json={**endpoint, "name": f"accepted-{endpoint['name']}", "env": {},
+                                                  "templateId": made.json()["id"],
+                                                  "workers": {**endpoint["workers"], "max": 0}})  # no processes
+            assert made.status_code == 201, made.text
 
-def test_a_second_run_updates_instead_of_duplicating(server, tmp_path, docker_log):
+
+@pytest.mark.parametrize("key", [KEY, None])
+def test_dry_run_without_the_api_prints_the_plan_and_what_it_could_not_decide(tools, tmp_path, docker_log, key):
+    """No network (nothing listens at the address), or no key: one try, then the plan."""
+    env = {"RUNPOD_REST_URL": closed_port_url(), **({"RUNPOD_API_KEY": key} if key else {})}
+    proc = run_deploy(tools, tmp_path, "--config", settings_file(tmp_path, "offline"), "--registry", REGISTRY,
+                      "--dry-run", env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert [line.split()[1] for line in out if line.startswith("docker ")] == ["build", "build", "push", "push"]
+    writes = [line.split()[0] + " " + line.split()[1].rsplit("/", 1)[1] for line in out if line.startswith("POST")]
+    assert writes == ["POST templates", "POST serverless"] * 3
+    reason = "could not read the API (cannot reach" if key else "no RUNPOD_API_KEY"
+    notes = [line for line in out if line.startswith("# ") and "undecided" in line]
+    assert len(notes) == 1 and reason in notes[0], out
+    assert proc.stderr.count("(undecided without the API)") == 6  # each template and each endpoint
+    assert "giving up" not in proc.stdout + proc.stderr  # one read, no retries
+    assert [line for line in out if line.startswith("GET ")] == ([f"GET {env['RUNPOD_REST_URL']}/templates"] if key else [])
+    assert docker_calls(docker_log) == [] and not (tmp_path / ".env").exists()
+
+
+def test_a_second_run_updates_instead_of_duplicating_and_an_unchanged_one_sends_nothing(server, tmp_path, docker_log):
     env_file = tmp_path / ".env"
     # (An inline comment goes with the value it described: .env readers take it as part of the value.)
     env_file.write_text("# RunPod\nRUNPOD_API_KEY=from-the-file\nexport RUNPOD_YOLO_ENDPOINT_ID=stale  # old\nLANG_X=1\n")
@@ -311,6 +364,10 @@ def test_a_second_run_updates_instead_of_duplicating(server, tmp_path, docker_lo
     def run(settings: Path):
         request = DeployRequest(settings, registry=REGISTRY, env_file=env_file)
         return deploy(request, say=lines.append, show=lines.append, environ=environ)
+
+    def writes_seen_by_serve() -> list[str]:
+        return [line for line in server.stderr().splitlines()
+                if re.search(r"(template|endpoint) \S+ \(twice-\w+\) (created|updated)", line)]
 
     first = run(settings_file(tmp_path, "twice"))
     assert set(first.actions.values()) == {"create"}
@@ -325,20 +382,35 @@ def test_a_second_run_updates_instead_of_duplicating(server, tmp_path, docker_lo
         ["push", f"{REGISTRY}/vidagent-yolo:{tag}"],
         ["push", f"{REGISTRY}/vidagent-whisper:{tag}"],
     ]
+    assert len(writes_seen_by_serve()) == 6
 
-    second = run(settings_file(tmp_path, "twice", whisper={"workers_max": 2, "idle_timeout_s": 30}))
-    assert second.actions == {"twice-yolo": "keep", "twice-whisper": "update", "twice-vlm": "keep"}
+    unchanged = run(settings_file(tmp_path, "twice"))
+    assert set(unchanged.actions.values()) == {"keep"} and unchanged.endpoint_ids == first.endpoint_ids
+    assert len(writes_seen_by_serve()) == 6  # nothing was sent
+    reported = [line for line in lines if re.fullmatch(r"\w+: template twice-\w+ unchanged, endpoint twice-\w+ unchanged \(\w+\)", line)]
+    assert len(reported) == 3
+
+    second = run(settings_file(tmp_path, "twice", whisper={"workers_max": 2, "idle_timeout_s": 30},
+                               yolo={"env": {"YOLO_EXTRA": "1"}}))
+    assert second.actions == {"twice-yolo": "update", "twice-whisper": "update", "twice-vlm": "keep"}
     assert second.endpoint_ids == first.endpoint_ids
-    third = run(settings_file(tmp_path, "twice", whisper={"workers_max": 2, "idle_timeout_s": 30}))
-    assert set(third.actions.values()) == {"keep"}
+    updates = writes_seen_by_serve()[6:]
+    assert len(updates) == 3 and all("updated" in line for line in updates)
+    assert any("(twice-whisper) updated: workers" in line for line in updates)  # only the field that differs
+    third = run(settings_file(tmp_path, "twice", whisper={"workers_max": 2, "idle_timeout_s": 30},
+                              yolo={"env": {"YOLO_EXTRA": "1"}}))
+    assert set(third.actions.values()) == {"keep"} and len(writes_seen_by_serve()) == 9
 
     with rest(server) as http:
-        templates = ours(http.get("/templates").json(), "twice")
-        endpoints = {e["name"]: e for e in ours(http.get("/endpoints").json(), "twice")}
-    assert sorted(t["name"] for t in templates) == ["twice-vlm", "twice-whisper", "twice-yolo"]
-    assert sorted(endpoints) == ["twice-vlm", "twice-whisper", "twice-yolo"]
-    assert endpoints["twice-whisper"]["version"] == 1 and endpoints["twice-whisper"]["idleTimeout"] == 30
-    assert endpoints["twice-yolo"]["version"] == 0
+        templates, endpoints = templates_and_endpoints(http)
+    templates = {t["name"]: t for t in ours(templates, "twice")}
+    endpoints = {e["name"]: e for e in ours(endpoints, "twice")}
+    assert sorted(templates) == sorted(endpoints) == ["twice-vlm", "twice-whisper", "twice-yolo"]
+    assert endpoints["twice-whisper"]["workers"] == {"min": 0, "max": 2, "idleTimeout": 30}
+    # v2 endpoints keep no link to their template: the env change reached both.
+    assert endpoints["twice-yolo"]["env"] == templates["twice-yolo"]["env"] == {"YOLO_EXTRA": "1"}
+    assert endpoints["twice-yolo"]["gpu"]["minCudaVersion"] == "12.6"
+    assert templates["twice-vlm"]["startJupyter"] is False and templates["twice-vlm"]["startSsh"] is False
     ids = first.endpoint_ids
     assert env_file.read_text() == (
         "# RunPod\nRUNPOD_API_KEY=from-the-file\n"
@@ -348,6 +420,7 @@ def test_a_second_run_updates_instead_of_duplicating(server, tmp_path, docker_lo
     )
     assert [row["name"] for row in third.rows] == ["twice-yolo", "twice-whisper", "twice-vlm"]
     assert third.rows[0]["image"] == f"{REGISTRY}/vidagent-yolo:{tag}" and third.rows[1]["workers"] == "0-2"
+    assert third.rows[2]["gpus"] == "ADA_48_PRO, AMPERE_48, CUDA 13.0"
     assert KEY not in "\n".join(lines)
 
     # The endpoint deploy made is served: serve started a worker for its image.
@@ -364,7 +437,7 @@ def test_only_deploys_the_named_endpoints(server, tools, tmp_path, docker_log):
     assert proc.returncode == 0, proc.stderr
     assert docker_calls(docker_log) == []  # nothing to build for the VLM, no registry needed
     with rest(server) as http:
-        assert [e["name"] for e in ours(http.get("/endpoints").json(), "only")] == ["only-vlm"]
+        assert [e["name"] for e in ours(templates_and_endpoints(http)[1], "only")] == ["only-vlm"]
     assert re.fullmatch(rf"RUNPOD_API_KEY={KEY}\nRUNPOD_VLM_ENDPOINT_ID=[a-z0-9]{{14}}\n", (tmp_path / ".env").read_text())
     assert "only-vlm" in proc.stdout  # the table
     assert KEY not in proc.stdout + proc.stderr
@@ -374,7 +447,7 @@ def test_only_deploys_the_named_endpoints(server, tools, tmp_path, docker_log):
     assert proc.returncode == 0, proc.stderr
     assert [c[0] for c in docker_calls(docker_log)] == ["info", "build", "build", "push", "push"]
     with rest(server) as http:
-        assert sorted(e["name"] for e in ours(http.get("/endpoints").json(), "only")) == ["only-vlm", "only-whisper", "only-yolo"]
+        assert sorted(e["name"] for e in ours(templates_and_endpoints(http)[1], "only")) == ["only-vlm", "only-whisper", "only-yolo"]
 
 
 # -- errors: one line, the right exit code, no traceback, never the key ----------------------
@@ -398,7 +471,7 @@ def test_docker_failures_stop_before_runpod_changes(server, tools, tmp_path, doc
                       env={"RUNPOD_API_KEY": KEY, "RUNPOD_REST_URL": server.ready["rest_url"], **fail})
     one_line_error(proc, code, *needles)
     with rest(server) as http:
-        assert ours(http.get("/templates").json(), "dockerfail") == []
+        assert ours(templates_and_endpoints(http)[0], "dockerfail") == []
     assert not (tmp_path / ".env").exists()
 
 
@@ -427,8 +500,10 @@ def test_api_key_missing_or_rejected(server, tools, tmp_path, docker_log):
 @pytest.mark.parametrize(
     "changes, code, needles",
     [
-        ({"gpus": ["ADA_24", "VOLTA_32"]}, 2, ("endpoints.vlm.gpus: unknown GPU pool 'VOLTA_32'",)),
-        ({"gpus": ["NVIDIA RTX 9090"]}, 2, ("RunPod refused the GPUs of gpu-vlm", "'NVIDIA RTX 9090'", "endpoints.vlm.gpus")),
+        ({"gpus": ["ADA_24", "VOLTA_32"]}, 2, ("endpoints.vlm.gpus: 'VOLTA_32' is not a RunPod GPU pool",)),
+        # RunPod's own refusal (a problem body), read for the key to fix
+        ({"exclude_gpus": ["NVIDIA RTX 9090"]}, 2,
+         ("RunPod refused the GPUs of gpu-vlm", "'NVIDIA RTX 9090' is not a GPU type in the pools", "endpoints.vlm.gpus")),
         ({"workers_max": 500}, 1, ("RunPod refused gpu-vlm over an account limit", "quota of 100", "endpoints.vlm.workers_max")),
     ],
 )
@@ -451,25 +526,61 @@ def test_a_refused_endpoint_leaves_the_others_deployed_and_in_env(server, tools,
     assert "RUNPOD_VLM_ENDPOINT_ID" not in written
 
 
-def test_a_create_whose_answer_was_lost_is_not_sent_twice():
+def _target() -> Target:
+    template = {"name": "x-vlm", "image": VLLM_IMAGE, "serverless": True}
+    return Target("vlm", "x-vlm", VLLM_IMAGE, None, template, {}, "K")
+
+
+def test_a_create_whose_answer_was_lost_is_looked_up_not_sent_twice():
     """RunPod made the template, then the answer failed (502): the retry finds it instead."""
     templates: list[dict] = []
     posts = []
 
-    def runpod(request: httpx.Request) -> httpx.Response:  # stands in for rest.runpod.io
+    def runpod(request: httpx.Request) -> httpx.Response:  # stands in for api.runpod.io/v2
         assert request.headers["Authorization"] == f"Bearer {KEY}"
         if request.method == "GET":
-            return httpx.Response(200, json=templates)
+            return httpx.Response(200, json={"templates": templates})
         posts.append(json.loads(request.content))
         templates.append({"id": "tpl1", **posts[-1]})
         return httpx.Response(502, text="Bad Gateway")
 
-    client = RestClient("https://rest.example.test/v1", KEY, http=httpx.Client(transport=httpx.MockTransport(runpod)),
+    client = RestClient("https://api.example.test/v2", KEY, http=httpx.Client(transport=httpx.MockTransport(runpod)),
                         sleep=lambda s: None)
-    target = Target("vlm", "x-vlm", "runpod/worker-v1-vllm:v2.26.0", None,
-                    {"name": "x-vlm", "imageName": "runpod/worker-v1-vllm:v2.26.0", "isServerless": True}, {}, "K")
-    assert ensure_template(client, target, []) == ("tpl1", "create")
+    assert ensure_template(client, _target(), []) == ("tpl1", "create")
     assert len(posts) == 1
+
+
+def test_a_create_that_cannot_have_arrived_is_sent_again():
+    """No connection, then a 429 (refused unread, Retry-After honoured), then created."""
+    answers = iter([httpx.ConnectError("refused"), httpx.Response(429, headers={"Retry-After": "3"}),
+                    httpx.Response(201, json={"id": "tpl9"})])
+    received, waits = [], []
+
+    def runpod(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        received.append(request.method)
+        return answer
+
+    client = RestClient("https://api.example.test/v2", KEY, http=httpx.Client(transport=httpx.MockTransport(runpod)),
+                        policy=RetryPolicy(jitter=lambda: 0.0), sleep=waits.append)
+    assert ensure_template(client, _target(), []) == ("tpl9", "create")
+    assert received == ["POST", "POST"] and waits == [0.0, 3.0]
+
+
+def test_runpods_problem_bodies_read_as_one_line(server):
+    answer = httpx.post(f"{server.ready['rest_url']}/serverless", headers={"Authorization": f"Bearer {KEY}"},
+                        json={"name": "x", "type": "QUEUE", "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+                              "image": "a:1", "gpu": {"pools": ["ADA_24"]}, "workersMax": 3, "idleTimeout": 5})
+    assert problem_line(answer) == "Request validation failed.: $: additional properties 'workersMax', 'idleTimeout' not allowed"
+    assert problem_line(httpx.Response(503, text="<html>\n upstream\n down</html>")) == "<html> upstream down</html>"
+
+
+def test_a_v1_address_is_refused_with_the_way_out(tools, tmp_path):
+    proc = run_deploy(tools, tmp_path, "--config", settings_file(tmp_path, "v1"), "--only", "vlm",
+                      env={"RUNPOD_API_KEY": KEY, "RUNPOD_REST_URL": "https://rest.runpod.io/v1"})
+    one_line_error(proc, 2, "REST API v1, which is retired", "https://api.runpod.io/v2")
 
 
 def test_bad_usage_exits_2(server, tools, tmp_path):
@@ -493,10 +604,10 @@ def test_rest_calls_are_retried_through_429s_and_5xx_without_duplicates(tools, t
         with rest(faulty) as http:
             stats = httpx.get(f"{faulty.root}/_vidagent/stats", headers={"Authorization": KEY}).json()
             for _ in range(20):  # the checks themselves may be faulted
-                answer = http.get("/endpoints")
+                answer = http.get("/serverless")
                 if answer.status_code == 200:
                     break
-        assert [e["name"] for e in answer.json()] == ["faults-vlm"]
+        assert [e["name"] for e in answer.json()["endpoints"]] == ["faults-vlm"]
         assert stats["faults"]["injected"].get("429", 0) >= 1 and len(stats["faults"]["injected"]) >= 2
     finally:
         faulty.stop()

@@ -57,6 +57,20 @@ class PipelineError(VidagentError):
     video fails at once with the stage named, instead of hanging."""
 
 
+class DeployError(VidagentError):
+    """Docker, the registry or RunPod refused a step of `vidagent deploy`."""
+
+
+class ApiRefused(DeployError):
+    """RunPod's REST API answered a 4xx other than 401/403; `message` is its problem body in one line."""
+
+    def __init__(self, status: int, what: str, message: str):
+        super().__init__(f"RunPod refused {what} ({status}): {message}")
+        self.status = status
+        self.what = what
+        self.message = message
+
+
 class Interrupted(VidagentError):
     """The user or the CI runner stopped the run (SIGINT/SIGTERM)."""
 

@@ -1,6 +1,6 @@
 """`vidagent deploy`: build, push and deploy the endpoints to RunPod; ids into .env.
 
-The work is vidagent/deploy.py's; this module parses options and prints. httpx, pydantic
+The work is vidagent/deploy/'s; this module parses options and prints. httpx, pydantic
 and the deploy module load inside the command, so `vidagent --help` stays fast.
 """
 
@@ -34,17 +34,18 @@ def deploy_command(
     ] = Path(".env"),
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Print every docker command and API call (method, URL, JSON body; key redacted) and change nothing. Reads the API to tell creates from updates."),
+        typer.Option("--dry-run", help="Print every docker command and API call (method, URL, JSON body; key redacted) and change nothing. Reads the API once to tell creates from updates; without it (no network, no key) it says which it could not decide."),
     ] = False,
 ) -> None:
     """Build and push the endpoint images, create or update the RunPod templates and
     endpoints (yolo, whisper, and the VLM on RunPod's vLLM worker), and write their ids
     into .env as RUNPOD_YOLO_ENDPOINT_ID, RUNPOD_WHISPER_ENDPOINT_ID, RUNPOD_VLM_ENDPOINT_ID.
 
-    Safe to run again: templates and endpoints are matched by name and updated, never
-    duplicated. Needs RUNPOD_API_KEY (environment or .env); RUNPOD_REST_URL points it at
-    another REST API (e.g. `vidagent serve`'s /v1). Images are tagged VERSION-GITSHA,
-    plus -dirty for a checkout with changes.
+    Safe to run again: templates and endpoints are matched by name and updated only where
+    they differ, never duplicated. Talks to RunPod's REST API v2 (https://api.runpod.io/v2);
+    needs RUNPOD_API_KEY (environment or .env); RUNPOD_REST_URL points it at another copy
+    of the API (e.g. `vidagent serve`'s rest_url). Images are tagged VERSION-GITSHA, plus
+    -dirty for a checkout with changes.
 
     Exit codes: 0 deployed; 1 docker, the registry or RunPod refused a step; 2 bad
     settings, missing key or tools; 130 interrupted.

@@ -72,8 +72,8 @@ class ServeConfig(BaseModel):
     start_timeout_s: float = Field(300, gt=0, description="How long workers may take to start.")
     faults: FaultSettings = Field(default_factory=FaultSettings)
     endpoints: dict[str, EndpointSpec] = Field(default_factory=dict)
-    # The REST API (/v1, vidagent/serve/rest.py): an endpoint created there whose template's
-    # image is one of these (its tag ignored) runs this handler, so `vidagent deploy` works here.
+    # The REST API v2 (/v2/templates, /v2/serverless; vidagent/serve/rest.py): an endpoint created
+    # there whose image is one of these (its tag ignored) runs this handler, so `vidagent deploy` works here.
     images: dict[str, EndpointSpec] = Field(default_factory=dict)
     worker_quota: int = Field(20, ge=0, description="Most workersMax over all REST-created endpoints (RunPod's account quota).")
 

@@ -51,7 +51,7 @@ async def serve(config: ServeConfig, api_key: str | None, out: TextIO = sys.stdo
         await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
         if starting.done():
             starting.result()  # a worker that failed to start raises here
-            ready = {"base_url": base_url, "rest_url": base_url.removesuffix("/v2") + "/v1",
+            ready = {"base_url": base_url, "rest_url": base_url,  # REST v2 shares /v2 here
                      "endpoints": {n: {"workers": s.workers} for n, s in config.endpoints.items()}}
             print(json.dumps(ready), file=out, flush=True)
             if not api_key and not _is_loopback(sock):
