@@ -37,6 +37,9 @@ class Analyze:
             [sys.executable, "-m", "vidagent", "analyze", *map(str, args), "--progress", "lines"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},
+            # As a terminal starts it: a test runner started in the background (nohup, `&`)
+            # hands SIGINT down ignored, and Python keeps an inherited SIG_IGN.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
