@@ -442,7 +442,7 @@ def test_queue_cancel_ttl_purge_and_health(client, server):
     purged = [submit(client, "echo", {"sleep": 0}) for _ in range(3)]
     health = client.get("/echo/health").json()
     assert health["jobs"]["inProgress"] == 2 and health["jobs"]["inQueue"] == 5
-    assert health["workers"] == {"idle": 0, "running": 2, "initializing": 0}
+    assert health["workers"] == {"idle": 0, "initializing": 0, "ready": 0, "running": 2, "throttled": 0, "unhealthy": 0}
 
     assert client.post(f"/echo/cancel/{queued}").json() == {"id": queued, "status": "CANCELLED"}
     assert client.get(f"/echo/status/{queued}").json() == {"id": queued, "status": "CANCELLED"}

@@ -234,7 +234,8 @@ def test_a_job_cancelled_through_the_runpod_api_answers_410(stub):
 
 
 def test_timed_out_and_crashed_jobs_read_as_openai_errors():
-    from vidagent.serve.app import ApiError, openai_answer, worker_failure
+    from vidagent.serve.hub import ApiError
+    from vidagent.serve.openai_route import openai_answer, worker_failure
     from vidagent.serve.jobs import JobStore, Policy
 
     store = JobStore(["ep"], clock=lambda: 0.0)
