@@ -29,7 +29,7 @@ from .report.events import build_events
 from .report.model import Caption, EndpointUsage, FrameDetections, Report, Segment, Transcript
 from .report.tracks import build_tracks, count_objects
 from .tasks import caption, detect, transcribe
-from .transports import JobResult, Router
+from .transports import JobResult, Router, backends_of
 
 QUEUE_ITEMS = 32
 
@@ -113,9 +113,8 @@ async def analyze_video(
         "probe_s": round(probed - started, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    report = _merge(media, settings, run.collected, stats, timings)
-    for endpoint, usage in report.usage.items():
-        usage.usd = budget.usd(endpoint, usage)
+    report = _merge(media, settings, run.collected, stats, timings, backends_of(transport))
+    budget.price(report, report.backends)  # usd for the endpoints RunPod bills, only
     return report
 
 
@@ -236,7 +235,8 @@ class _VideoRun:
             self._changed.set()
 
 
-def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: ExtractStats, timings) -> Report:
+def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: ExtractStats, timings,
+           backends: dict[str, str]) -> Report:
     warnings = list(stats.warnings)
     if settings.transcribe and not media.has_audio:
         warnings.append("no audio stream: the transcript is empty")
@@ -273,6 +273,7 @@ def _merge(media: MediaInfo, settings: Settings, got: _Collected, stats: Extract
         warnings=warnings,
         timings=timings,
         usage=got.usage,
+        backends=backends,
     )
 
 

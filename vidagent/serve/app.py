@@ -27,6 +27,9 @@ from .rest import RestApi
 
 __all__ = ["Hub", "build_app"]
 
+# The routes whose request creates a (billed) job: a 5xx there may hide an accepted job.
+JOB_CREATING_ROUTES = frozenset({"client.run", "client.runsync", "openai.chat"})
+
 
 def build_app(hub: Hub) -> web.Application:
     app = web.Application(middlewares=[_gate], client_max_size=64 * 1024 * 1024)
@@ -49,11 +52,12 @@ async def _gate(request: web.Request, handler):
     hub = request.app[HUB]
     kind = (getattr(request.match_info.route, "name", None) or "").split(".")[0]
     # The OpenAI and REST routes are client routes too: their clients retry what faults inject.
+    fault = None
     if kind in ("client", "openai", "rest"):
         if hub.faults.delay_s:
             await asyncio.sleep(hub.faults.delay_s)
-        fault = hub.faults.draw()
-        if fault is not None:
+        fault = hub.faults.draw(creates_job=request.match_info.route.name in JOB_CREATING_ROUTES)
+        if fault is not None and not fault.lost:
             headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s is not None else None
             return _error(kind, fault.status, f"injected fault: HTTP {fault.status}", headers=headers)
     if kind in ("client", "openai", "rest", "admin") and hub.api_key and not _has_key(request, hub.api_key):
@@ -61,9 +65,12 @@ async def _gate(request: web.Request, handler):
     if kind == "worker" and not hmac.compare_digest(request.query.get("token", "").encode(), hub.worker_token.encode()):
         return json_response({"error": "unauthorized worker"}, status=401)
     try:
-        return await handler(request)
+        response = await handler(request)
     except ApiError as exc:
         return _error(kind, exc.status, exc.message, code=exc.code)
+    if fault is not None and fault.lost:  # handled, job and all; the answer goes missing
+        return _error(kind, fault.status, "injected fault: the answer was lost (HTTP 502)")
+    return response
 
 
 # OpenAI's error types by status; its SDK picks the exception class by status alone.
