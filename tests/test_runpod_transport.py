@@ -53,6 +53,7 @@ class FakeRunPod:
         self.clock = clock
         self.cancel_starts: list[float] = []
         self.cancels_in_flight = self.most_cancels_in_flight = 0
+        self.run_gate: asyncio.Event | None = None
 
     async def handler(self, request: httpx.Request) -> httpx.Response:
         kind = request.url.path.split("/")[3]  # /v2/{endpoint}/{kind}/...
@@ -60,6 +61,8 @@ class FakeRunPod:
         self.auth.add(request.headers.get("Authorization", ""))
         if kind == "run":
             self.bodies.append(json.loads(request.content))
+            if self.run_gate is not None:
+                await self.run_gate.wait()  # the answer is on its way
         if kind == "cancel":
             self.cancel_starts.append(self.clock() if self.clock else 0.0)
             self.cancels_in_flight += 1
@@ -266,6 +269,25 @@ def test_cancelling_the_caller_cancels_the_job_and_retries_refused_cancels():
     assert cancelled_run(t, 1, fake) == {}
     assert [p for k, p in fake.calls if k == "cancel"] == ["/v2/ep-yolo/cancel/j0"] * 3
     assert len(t.live) == 0
+
+
+def test_a_caller_cancelled_while_its_run_is_in_flight_still_gets_its_job_cancelled():
+    fake = FakeRunPod(run=numbered_runs(1))
+    t = transport(fake)
+
+    async def scenario():
+        fake.run_gate = asyncio.Event()
+        task = asyncio.create_task(t.submit("yolo", {}))
+        while fake.count("run") == 0:
+            await asyncio.sleep(0)
+        task.cancel()  # Ctrl-C while RunPod is accepting the job
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        fake.run_gate.set()
+        return await t.aclose()
+
+    assert asyncio.run(scenario()) == {}
+    assert [p for k, p in fake.calls if k == "cancel"] == ["/v2/ep-yolo/cancel/j0"] and len(t.live) == 0
 
 
 def test_cancels_respect_runpods_concurrency_and_rate_limits():

@@ -289,6 +289,32 @@ def test_the_openai_sdk_retries_injected_429_and_5xx(tmp_path):
         stopped_cleanly(server)
 
 
+def test_a_lost_answer_makes_the_sdk_bill_twice_and_vidagent_once(tmp_path):
+    """Why vidagent turns the openai SDK's retries off on RunPod's route: after a lost
+    answer the SDK sends the same completion again, and each request is a billed job."""
+    import asyncio
+
+    from vidagent.config import Settings
+    from vidagent.errors import BackendError
+    from vidagent.transports.openai_chat import OpenAIChatTransport
+
+    (tmp_path / "stub.py").write_text(STUB_HANDLER)
+    server = Serve(tmp_path, "--endpoint", f"stub={tmp_path / 'stub.py'}", "--api-key", KEY, "--fault-lost", "1")
+    try:
+        with pytest.raises(openai.InternalServerError):
+            client(server, "stub", max_retries=1).chat.completions.create(model="m", messages=[])
+        assert stats(server, "stub")["openai"]["accepted"] == 2  # one call, two jobs
+
+        transport = OpenAIChatTransport(Settings(runpod_api_key=KEY, runpod_base_url=server.base_url,
+                                                 runpod_vlm_endpoint_id="stub"))
+        payload = {"openai_route": "/v1/chat/completions", "openai_input": {"model": "m", "messages": []}}
+        with pytest.raises(BackendError, match="answered 502: .*not resent"):
+            asyncio.run(transport.submit("vlm", payload))
+        assert stats(server, "stub")["openai"]["accepted"] == 3  # one call, one job
+    finally:
+        stopped_cleanly(server)
+
+
 # -- end to end: `vidagent analyze` with captions, remote and local -----------------------
 
 

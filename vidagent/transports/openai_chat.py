@@ -69,7 +69,8 @@ class OpenAIChatTransport:
             base_url=self.base_url,
             # Explicit values: left unset, the SDK would read OPENAI_API_KEY, OPENAI_ORG_ID
             # and OPENAI_PROJECT_ID from the environment and send them to this server.
-            api_key=key.get_secret_value() if key else "",
+            # Without a key it needs a placeholder, and the header is then left out below.
+            api_key=key.get_secret_value() if key else "EMPTY",
             organization="",
             project="",
             timeout=settings.runpod_request_timeout_s * 4,  # generation is slower than a status call

@@ -93,6 +93,7 @@ class RunPodTransport:
         self._latency: dict[str, float] = {}  # endpoint id -> typical seconds from submit to done
         self._health: dict[str, tuple[float, dict[str, Any] | None, str | None]] = {}
         self.live = LiveJobs()
+        self._runs_in_flight: set[asyncio.Future] = set()  # /runs whose callers were cancelled
         self._canceller = Canceller(self.live, self._cancel_one)
         self.status_calls = 0
         self.cancel_calls = 0
@@ -122,15 +123,23 @@ class RunPodTransport:
                 f"{endpoint} job is {len(body) / 1e6:.1f} MB, over RunPod's 10 MB /run limit"
             )
         submitted = self._clock()
+        label = f"{endpoint} (endpoint {endpoint_id})"
+        run = asyncio.ensure_future(self._call("run", "POST", f"/{endpoint_id}/run", body=body, resend=False))
         try:
-            job = await self._call("run", "POST", f"/{endpoint_id}/run", body=body, resend=False)
+            # Shielded: a caller cancelled mid-request must not lose the id of a job that
+            # RunPod accepts anyway; it is tracked and cancelled when the answer comes.
+            job = await asyncio.shield(run)
+        except asyncio.CancelledError:
+            self._runs_in_flight.add(run)
+            run.add_done_callback(lambda done: self._adopt(done, label, endpoint_id))
+            raise
         except _Lost as exc:
             raise BackendError(
                 f"{endpoint}: the answer to POST /run was lost ({exc}); the job may be running on "
                 f"endpoint {endpoint_id}, so it is not sent again (it would run, and bill, twice)"
             ) from None
         job_id = str(job["id"])
-        self.live.add(f"{endpoint} (endpoint {endpoint_id})", endpoint_id, job_id)
+        self.live.add(label, endpoint_id, job_id)
         try:
             status = await self._wait(endpoint, endpoint_id, job_id, submitted)
         except BaseException:
@@ -142,9 +151,20 @@ class RunPodTransport:
         self.live.discard(endpoint_id, job_id)
         return _job_result(endpoint, job_id, status)
 
+    def _adopt(self, run: asyncio.Future, label: str, endpoint_id: str) -> None:
+        """A /run whose caller left before the answer: track the job it started, and stop it."""
+        self._runs_in_flight.discard(run)
+        if run.cancelled() or run.exception() is not None:
+            return  # refused, or its answer lost: no id to track (the caller was told nothing)
+        job_id = str(run.result()["id"])
+        self.live.add(label, endpoint_id, job_id)
+        self._canceller.request(endpoint_id, job_id)
+
     async def aclose(self) -> dict[str, list[str]]:
         """Cancel what is still live and return the ids not confirmed cancelled."""
         try:
+            if self._runs_in_flight:
+                await asyncio.wait(set(self._runs_in_flight), timeout=self.settings.runpod_request_timeout_s)
             return await self._canceller.drain(CANCEL_DRAIN_S)
         finally:
             await self._http.aclose()
