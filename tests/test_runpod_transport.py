@@ -17,7 +17,8 @@ from vidagent.errors import BackendError, ConfigError, JobFailed, JobsLeftRunnin
 from vidagent.media.sampler import SampledFrame
 from vidagent.tasks.detect import FrameBatcher, payload_bytes
 from vidagent.transports import Router
-from vidagent.transports.runpod import MAX_RUN_BYTES, RunPodTransport, diagnose, worker_error, worker_failure
+from vidagent.transports.runpod import MAX_RUN_BYTES, RunPodTransport
+from vidagent.transports.runpod_status import diagnose, worker_error, worker_failure
 from vidagent.transports.runpod_jobs import RateLimit
 
 KEY = "rp_TESTKEY_must_never_leak"
@@ -150,8 +151,12 @@ def test_a_failed_job_is_classified_from_the_workers_error_and_never_resent(erro
 
 
 def test_timed_out_and_cancelled_jobs():
+    ran = {"id": "j1", "status": "TIMED_OUT", "workerId": "w1", "delayTime": 5, "executionTime": 600000}
+    fake = FakeRunPod(run=[ok({"id": "j1"})], status=[ok(ran)])
+    with pytest.raises(JobTimeout, match="ran past runpod_execution_timeout_s"):
+        submit(transport(fake))
     fake = FakeRunPod(run=[ok({"id": "j1"})], status=[ok({"id": "j1", "status": "TIMED_OUT"})])
-    with pytest.raises(JobTimeout):
+    with pytest.raises(JobTimeout, match="expired in the queue"):
         submit(transport(fake))
     fake = FakeRunPod(run=[ok({"id": "j1"})], status=[ok({"id": "j1", "status": "CANCELLED"})])
     with pytest.raises(BackendError, match="cancelled"):

@@ -115,7 +115,7 @@ class WorkerFailure:
 def worker_failure(error: Any) -> WorkerFailure:
     """A FAILED job's `error` in one line. The SDK reports a handler exception as a JSON
     string with its type and traceback; a handler that refuses its input returns a message.
-    (The same reading as vidagent.transports.runpod.worker_error, which serve may not import,
+    (The same reading as vidagent.transports.runpod_status.worker_error, which serve may not import,
     except that a multi-line message is joined, not cut to its last line.)"""
     if isinstance(error, str):
         try:

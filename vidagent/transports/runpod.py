@@ -25,7 +25,6 @@ a loopback address: no message, log line or report of this module contains it.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from typing import Any, Awaitable, Callable
@@ -34,11 +33,12 @@ import httpx
 
 from .. import wire
 from ..config import Settings
-from ..errors import BackendError, ConfigError, JobFailed, JobTimeout
+from ..errors import BackendError, ConfigError, JobTimeout
 from ..retry import GaveUp, RetryPolicy, TryAgain, never_sent, retry_after
 from . import JobResult
 from .hosts import check_key_destination
 from .runpod_jobs import RUNPOD_LIMITS, Canceller, Limiter, LiveJobs, RateLimit
+from .runpod_status import diagnose, job_result
 
 MAX_RUN_BYTES = 10_000_000  # RunPod's /run body limit ("10 MB"; the stricter reading)
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -52,7 +52,6 @@ _LATENCY_WEIGHT = 0.2  # of the newest job in the moving average
 # Cancels happen on the way out: short waits, and a bound on the whole drain.
 CANCEL_RETRIES, CANCEL_DRAIN_S = 5, 30.0
 HEALTH_FRESH_S = 5.0  # one /health answer serves every job that asks within this long
-WORKER_INPUT_ERROR = "WorkerInputError"  # vidagent.workers' refusal of a bad input
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -149,7 +148,7 @@ class RunPodTransport:
                 self._canceller.request(endpoint_id, job_id)
             raise
         self.live.discard(endpoint_id, job_id)
-        return _job_result(endpoint, job_id, status)
+        return job_result(endpoint, job_id, status)
 
     def _adopt(self, run: asyncio.Future, label: str, endpoint_id: str) -> None:
         """A /run whose caller left before the answer: track the job it started, and stop it."""
@@ -336,76 +335,9 @@ class _NoLimit:
 _NO_LIMIT = _NoLimit()
 
 
-def diagnose(health: dict[str, Any]) -> tuple[str, bool]:
-    """(a few words on the endpoint's workers, whether they are running jobs) from /health.
-    RunPod's /health counts workers as idle, initializing, ready, running, throttled and
-    (REST v2's states) unhealthy; a key it leaves out counts as 0."""
-    workers = health.get("workers") or {}
-    jobs = health.get("jobs") or {}
-    count = {k: int(workers.get(k) or 0) for k in ("idle", "initializing", "running", "throttled", "unhealthy")}
-    queued = int(jobs.get("inQueue") or 0)
-    if count["running"]:
-        return f"{count['running']} worker(s) busy with other jobs, {queued} queued", True
-    if count["initializing"]:
-        return (f"{count['initializing']} worker(s) still initializing (image pull or model load): "
-                "raise runpod_queue_timeout_s to wait out cold starts"), False
-    if count["throttled"]:
-        return (f"all {count['throttled']} worker(s) throttled: no GPU of the endpoint's types is free "
-                "on their hosts; add GPU types to the endpoint or try later"), False
-    if count["unhealthy"]:
-        return f"{count['unhealthy']} worker(s) unhealthy (crashing at start): read the endpoint's logs", False
-    if count["idle"]:
-        return f"{count['idle']} idle worker(s) not taking jobs: read the endpoint's logs", False
-    return ("no workers: none running or starting; check the endpoint's max workers, GPU types "
-            "and the account's balance in the RunPod console"), False
-
-
-def _job_result(endpoint: str, job_id: str, status: dict[str, Any]) -> JobResult:
-    state = status.get("status")
-    if state == "COMPLETED":
-        return JobResult(
-            output=status.get("output") or {},
-            execution_s=(status.get("executionTime") or 0) / 1000,
-            delay_s=(status.get("delayTime") or 0) / 1000,
-            billed=True,
-            worker_id=status.get("workerId"),
-        )
-    if state == "FAILED":
-        message, retryable = worker_failure(status.get("error"))
-        raise JobFailed(f"{endpoint} job {job_id} failed: {message}", retryable=retryable)
-    if state == "TIMED_OUT":
-        raise JobTimeout(f"{endpoint} job {job_id} ran past runpod_execution_timeout_s")
-    raise BackendError(f"{endpoint} job {job_id} was cancelled on the endpoint")
-
-
-def worker_failure(error: Any) -> tuple[str, bool]:
-    """A FAILED job's `error` as (one line, retryable). RunPod's SDK reports an exception the
-    handler raised as a JSON string with its error_type and traceback: the worker broke (a
-    crash, out of memory), so it may be retried, unless the exception is our workers'
-    WorkerInputError. An `error` the handler returned itself is a refusal of the input."""
-    if isinstance(error, str):
-        try:
-            details = json.loads(error)
-        except ValueError:
-            details = None
-        if isinstance(details, dict) and "error_message" in details:
-            kind = str(details.get("error_type", "")).removeprefix("<class '").removesuffix("'>")
-            message = _one_line(str(details["error_message"]))
-            retryable = kind.rsplit(".", 1)[-1] != WORKER_INPUT_ERROR
-            return (f"{kind}: {message}" if kind else message), retryable
-        return _one_line(error) or "unknown error", False
-    if error:
-        return _one_line(str(error)), False
-    return "the worker reported no error message", True
-
-
-def worker_error(error: Any) -> str:
-    """A FAILED job's `error` in one line."""
-    return worker_failure(error)[0]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+def _retry_after(response: httpx.Response) -> float | None:
+    """Kept for vidagent/deploy.py, which imports it; new code uses retry.retry_after."""
+    return retry_after(response.headers)
 
 
 def _excerpt(response: httpx.Response) -> str:
