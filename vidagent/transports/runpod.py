@@ -199,7 +199,7 @@ class RunPodTransport:
             if state == "IN_QUEUE" and deadline is not None and now >= deadline:
                 diagnosis, moving = await self._diagnose(endpoint_id)
                 if not moving:
-                    confirmed = await self._canceller.request(endpoint_id, job_id)
+                    confirmed = await asyncio.shield(self._canceller.request(endpoint_id, job_id))
                     raise JobTimeout(
                         f"{endpoint} job {job_id} waited {now - submitted:.0f} s with no worker taking it "
                         f"(runpod_queue_timeout_s {queue_timeout:g}): {diagnosis}; "
