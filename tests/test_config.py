@@ -77,8 +77,6 @@ def test_runpod_settings_read_runpod_variables_and_dotenv(tmp_path, monkeypatch)
     assert "rp_secret_123" not in repr(settings) and "rp_secret_123" not in settings.model_dump_json()
     assert settings.runpod_yolo_endpoint_id == "123"  # text stays text
     assert settings.runpod_whisper_endpoint_id == "from-env"  # the environment beats .env
-    assert settings.resolved_backend(["yolo", "whisper"]) == "runpod"
-    assert settings.resolved_backend(["yolo", "vlm"]) == "local"
 
 
 def test_bad_secret_value_is_not_echoed():

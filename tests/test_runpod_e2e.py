@@ -61,8 +61,9 @@ def server():
 
 
 def comparable(report: dict) -> dict:
-    """What must not depend on the backend: everything but timings, usage and the clock."""
-    return {k: v for k, v in report.items() if k not in ("timings", "usage", "created_at", "settings")}
+    """What must not depend on the backend: everything but timings, usage, the clock and
+    the record of where each endpoint ran."""
+    return {k: v for k, v in report.items() if k not in ("timings", "usage", "created_at", "settings", "backends")}
 
 
 def analyze(run_cli, video, out, env, *extra):

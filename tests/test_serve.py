@@ -210,6 +210,18 @@ def test_fault_draws_are_reproducible_and_near_their_rates():
         FaultSettings(rate_5xx=0.7, rate_429=0.5)
 
 
+def test_routes_that_create_jobs_lose_answers_instead_of_refusing_with_a_5xx():
+    settings = FaultSettings(rate_5xx=0.3, rate_429=0.2, rate_lost=0.3, seed=2)
+    reads, creates = FaultInjector(settings), FaultInjector(settings)
+    read_faults = [reads.draw() for _ in range(2000)]
+    create_faults = [creates.draw(creates_job=True) for _ in range(2000)]
+    assert not any(f.lost for f in read_faults if f) and any(f.status >= 500 for f in read_faults if f)
+    assert all(f.lost or f.status == 429 for f in create_faults if f)
+    assert abs(sum(1 for f in create_faults if f and f.lost) / 2000 - 0.3) < 0.04
+    # the same draws either way: a seed replays the same faults whatever the routes
+    assert [bool(f and f.status == 429) for f in read_faults] == [bool(f and f.status == 429) for f in create_faults]
+
+
 # -- configuration ----------------------------------------------------------------------
 
 
@@ -442,7 +454,7 @@ def test_queue_cancel_ttl_purge_and_health(client, server):
     purged = [submit(client, "echo", {"sleep": 0}) for _ in range(3)]
     health = client.get("/echo/health").json()
     assert health["jobs"]["inProgress"] == 2 and health["jobs"]["inQueue"] == 5
-    assert health["workers"] == {"idle": 0, "running": 2, "initializing": 0}
+    assert health["workers"] == {"idle": 0, "initializing": 0, "ready": 0, "running": 2, "throttled": 0, "unhealthy": 0}
 
     assert client.post(f"/echo/cancel/{queued}").json() == {"id": queued, "status": "CANCELLED"}
     assert client.get(f"/echo/status/{queued}").json() == {"id": queued, "status": "CANCELLED"}

@@ -234,7 +234,8 @@ def test_a_job_cancelled_through_the_runpod_api_answers_410(stub):
 
 
 def test_timed_out_and_crashed_jobs_read_as_openai_errors():
-    from vidagent.serve.app import ApiError, openai_answer, worker_failure
+    from vidagent.serve.hub import ApiError
+    from vidagent.serve.openai_route import openai_answer, worker_failure
     from vidagent.serve.jobs import JobStore, Policy
 
     store = JobStore(["ep"], clock=lambda: 0.0)
@@ -284,6 +285,32 @@ def test_the_openai_sdk_retries_injected_429_and_5xx(tmp_path):
         assert 429 in codes and codes & {500, 502, 503}, injected
         # A faulted request never reached the route: one job per answered call.
         assert injected["endpoints"]["vlm-ep"]["openai"]["accepted"] == 4
+    finally:
+        stopped_cleanly(server)
+
+
+def test_a_lost_answer_makes_the_sdk_bill_twice_and_vidagent_once(tmp_path):
+    """Why vidagent turns the openai SDK's retries off on RunPod's route: after a lost
+    answer the SDK sends the same completion again, and each request is a billed job."""
+    import asyncio
+
+    from vidagent.config import Settings
+    from vidagent.errors import BackendError
+    from vidagent.transports.openai_chat import OpenAIChatTransport
+
+    (tmp_path / "stub.py").write_text(STUB_HANDLER)
+    server = Serve(tmp_path, "--endpoint", f"stub={tmp_path / 'stub.py'}", "--api-key", KEY, "--fault-lost", "1")
+    try:
+        with pytest.raises(openai.InternalServerError):
+            client(server, "stub", max_retries=1).chat.completions.create(model="m", messages=[])
+        assert stats(server, "stub")["openai"]["accepted"] == 2  # one call, two jobs
+
+        transport = OpenAIChatTransport(Settings(runpod_api_key=KEY, runpod_base_url=server.base_url,
+                                                 runpod_vlm_endpoint_id="stub"))
+        payload = {"openai_route": "/v1/chat/completions", "openai_input": {"model": "m", "messages": []}}
+        with pytest.raises(BackendError, match="answered 502: .*not resent"):
+            asyncio.run(transport.submit("vlm", payload))
+        assert stats(server, "stub")["openai"]["accepted"] == 3  # one call, one job
     finally:
         stopped_cleanly(server)
 

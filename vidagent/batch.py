@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from .config import SECRET_FIELDS, Settings
-from .errors import ConfigError, VidagentError
+from .errors import ConfigError, Interrupted, JobsLeftRunning, VidagentError
 from .media.audio import SAMPLE_RATE
 from .media.child import prestart as prestart_extraction
 from .budget import Budget, BudgetExceeded, load_pricing
@@ -60,6 +60,8 @@ class Outcome:
 
 
 class BatchProgress(Protocol):
+    def backends(self, chosen: dict[str, str]) -> None: ...
+
     def video_started(self, path: Path, position: int, total: int) -> VideoProgress: ...
 
     def video_finished(self, outcome: Outcome) -> None: ...
@@ -255,6 +257,7 @@ async def run_batch(
             progress.video_finished(outcome)
             index.add(index_row(outcome))
     transport = make_transport(settings, endpoints)
+    progress.backends(transport.backends)
     if settings.cache:
         from .cache import CachingTransport, JobCache
         from .workers.catalog import cache_dir
@@ -295,6 +298,7 @@ async def run_batch(
             if fail_fast and not outcome.ok:
                 raise _FailFast()
 
+    interrupted = False
     try:
         async with asyncio.TaskGroup() as group:
             for position, outcome in enumerate(todo, start=1):
@@ -303,10 +307,19 @@ async def run_batch(
         errors = [e for e in group.exceptions if not isinstance(e, _FailFast)]
         if errors:
             raise errors[0] from None
+    except asyncio.CancelledError:
+        interrupted = True
+        raise
     finally:
-        await transport.aclose()
-        if index is not None:
-            index.write_full()
+        try:
+            await transport.aclose()
+        except JobsLeftRunning as left:
+            if interrupted:  # still exit 130, naming the jobs whose cancel RunPod did not confirm
+                raise Interrupted(f"interrupted; reports of the videos that finished are kept; {left}") from None
+            raise
+        finally:
+            if index is not None:
+                index.write_full()
     return [o for o in outcomes if o.done]
 
 
@@ -335,7 +348,7 @@ def _budget(settings: Settings, todo: list[Outcome]) -> Budget:
         if settings.max_cost_usd is not None:
             raise  # a budget needs prices
         return Budget(None)
-    budget = Budget(settings.max_cost_usd, prices)
+    budget = Budget(settings.max_cost_usd, prices, profile)
     if settings.max_cost_usd is not None:
         from .media.probe import probe
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -31,7 +32,8 @@ class Settings(BaseModel):
     backend: Literal["auto", "local", "runpod"] = Field(
         "auto",
         description="Where models run: local (in-process), runpod (serverless endpoints), "
-        "auto (runpod when endpoint ids are set for the stages that run, else local).",
+        "auto (runpod when endpoint ids are set for the stages that run, local when none is; "
+        "some but not all is an error unless local_endpoints names the rest).",
     )
     out: Path = Field(Path("vidagent-out"), description="Output folder; one subfolder per video.")
     formats: list[OutputFormat] = Field(
@@ -111,16 +113,20 @@ class Settings(BaseModel):
     )
     runpod_ttl_s: float = Field(3600, gt=0, description="A job not finished this long after submission expires.")
     runpod_request_timeout_s: float = Field(30, gt=0, description="Timeout of each HTTP request.")
-    runpod_max_retries: int = Field(6, ge=0, le=20, description="Retries of one request on 429, 5xx, network errors.")
+    runpod_max_retries: int = Field(6, ge=0, le=20, description="Retries of one request that cannot run a job twice (a 429, a connection never made; 5xx and timeouts of reads and cancels).")
+    # -- where each stage runs; how long a job may wait for a worker ----------------------
+    local_endpoints: list[Literal["yolo", "whisper", "vlm"]] = Field(
+        default_factory=list,
+        description="Stages run in this process although the backend is runpod (yolo, whisper, vlm): "
+        "the explicit way to run with only some endpoint ids set.",
+    )
+    runpod_queue_timeout_s: float | None = Field(
+        600, gt=0, description="A job no worker has taken this long after submission, on an endpoint "
+        "with no worker running, is cancelled and fails with the endpoint's health; null: wait up to runpod_ttl_s.",
+    )
 
     def endpoint_id(self, endpoint: str) -> str | None:
         return getattr(self, f"runpod_{endpoint}_endpoint_id", None)
-
-    def resolved_backend(self, endpoints: list[str]) -> str:
-        """`auto` becomes runpod when every endpoint this run needs has an id."""
-        if self.backend != "auto":
-            return self.backend
-        return "runpod" if endpoints and all(self.endpoint_id(e) for e in endpoints) else "local"
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -241,6 +247,8 @@ def _parse_env_value(field: str, raw: str) -> Any:
         return raw
     if isinstance(value, str) and "," in value:
         return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, str) and typing.get_origin(Settings.model_fields[field].annotation) is list:
+        return [value]  # one item of a list setting: VIDAGENT_FORMATS=json
     return value
 
 

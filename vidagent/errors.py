@@ -71,6 +71,20 @@ class ApiRefused(DeployError):
         self.message = message
 
 
+class JobsLeftRunning(BackendError):
+    """Jobs the client started and could not confirm cancelled: they may still be billing.
+    `jobs` maps each endpoint to their ids; the message has one line per endpoint."""
+
+    def __init__(self, jobs: dict[str, list[str]]):
+        lines = [f"{endpoint}: {', '.join(ids)}" for endpoint, ids in sorted(jobs.items())]
+        count = sum(len(ids) for ids in jobs.values())
+        super().__init__(
+            f"{count} RunPod job(s) could not be confirmed cancelled and may still be running; "
+            "cancel them in the console or with POST /v2/ENDPOINT_ID/cancel/JOB_ID:\n" + "\n".join(lines)
+        )
+        self.jobs = jobs
+
+
 class Interrupted(VidagentError):
     """The user or the CI runner stopped the run (SIGINT/SIGTERM)."""
 

@@ -60,7 +60,11 @@ def analyze(
     ] = None,
     backend: Annotated[
         Optional[str],
-        typer.Option(help="Where models run: local (this process), runpod (serverless endpoints), auto (runpod when RUNPOD_*_ENDPOINT_ID are set). [default: auto]", rich_help_panel=_STAGES),
+        typer.Option(help="Where models run: local (this process), runpod (serverless endpoints), auto (runpod when the stages' RUNPOD_*_ENDPOINT_ID are set, local when none is). [default: auto]", rich_help_panel=_STAGES),
+    ] = None,
+    local_endpoints: Annotated[
+        Optional[list[str]],
+        typer.Option("--local-endpoints", help="Run these stages in this process although others run on RunPod: yolo, whisper, vlm (repeat or comma-separate). Needed when only some RUNPOD_*_ENDPOINT_ID are set. Env: VIDAGENT_LOCAL_ENDPOINTS.", rich_help_panel=_STAGES),
     ] = None,
     runpod_base_url: Annotated[
         Optional[str],
@@ -181,6 +185,7 @@ def analyze(
         out=out,
         formats=_split(formats),
         backend=backend,
+        local_endpoints=_split(local_endpoints),
         cache=cache,
         max_cost_usd=max_cost_usd,
         runpod_base_url=runpod_base_url,

@@ -73,7 +73,14 @@ def _runpod(settings) -> tuple[bool, str]:
     ids = ", ".join(
         f"{name}={settings.endpoint_id(name) or 'unset'}" for name in ("yolo", "whisper", "vlm")
     )
-    return True, f"{key}; endpoints: {ids}; backend auto -> {settings.resolved_backend(['yolo', 'whisper'])}"
+    from ..errors import ConfigError
+    from ..transports import decide_backends
+
+    try:
+        chosen = ", ".join(f"{e} {b}" for e, b in decide_backends(settings, ["yolo", "whisper"]).items())
+    except ConfigError as exc:
+        return False, f"{key}; endpoints: {ids}; {exc}"
+    return True, f"{key}; endpoints: {ids}; backend {settings.backend}: {chosen}"
 
 
 def _docker() -> tuple[bool, str]:

@@ -33,6 +33,11 @@ def make_progress(mode: str):
     return {"bars": BarProgress, "lines": LineProgress, "json": JsonProgress, "none": QuietProgress}[mode]()
 
 
+def backends_line(chosen: dict[str, str]) -> str:
+    """`backends: yolo runpod, whisper local`: where each stage of the run goes."""
+    return "backends: " + ", ".join(f"{endpoint} {backend}" for endpoint, backend in chosen.items())
+
+
 def _totals(plan: SamplingPlan) -> dict[str, int]:
     totals = {"detect": plan.detect_frames, "transcribe": plan.audio_chunks, "caption": plan.caption_candidates}
     return {stage: n for stage, n in totals.items() if n}
@@ -68,6 +73,9 @@ class QuietProgress:
 
     def __exit__(self, *exc) -> None:
         pass
+
+    def backends(self, chosen: dict[str, str]) -> None:
+        """Where each stage runs, once, when the run starts."""
 
     def video_started(self, path: Path, position: int, total: int) -> _Tracker:
         return _Tracker(self, path)
@@ -112,6 +120,9 @@ class LineProgress(QuietProgress):
         super().__init__()
         self.err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=True, force_terminal=False)
 
+    def backends(self, chosen: dict[str, str]) -> None:
+        self.note(backends_line(chosen))
+
     def video_started(self, path: Path, position: int, total: int) -> _Tracker:
         self.note(f"[{position}/{total}] {path}")
         return _Tracker(self, path)
@@ -129,12 +140,15 @@ class LineProgress(QuietProgress):
 
 
 class JsonProgress(QuietProgress):
-    """One JSON object per line (--progress json): `event` is video_started, planned,
-    progress, video_done, video_partial, video_failed or totals; every event has `time` (Unix seconds)
-    and, except totals, `video` (the input path)."""
+    """One JSON object per line (--progress json): `event` is backends, video_started,
+    planned, progress, video_done, video_partial, video_failed or totals; every event has
+    `time` (Unix seconds) and, except backends and totals, `video` (the input path)."""
 
     def emit(self, event: str, **fields) -> None:
         print(json.dumps({"event": event, "time": round(time.time(), 3), **fields}), file=sys.stderr, flush=True)
+
+    def backends(self, chosen: dict[str, str]) -> None:
+        self.emit("backends", backends=chosen)
 
     def video_started(self, path: Path, position: int, total: int) -> _Tracker:
         self.emit("video_started", video=str(path), position=position, total=total)
@@ -186,6 +200,9 @@ class BarProgress(QuietProgress):
 
     def __exit__(self, *exc) -> None:
         self.bars.stop()
+
+    def backends(self, chosen: dict[str, str]) -> None:
+        self.note(backends_line(chosen))
 
     def video_started(self, path: Path, position: int, total: int) -> _Tracker:
         self.note(f"[{position}/{total}] {path}", style="bold")

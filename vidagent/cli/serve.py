@@ -54,7 +54,11 @@ def serve_command(
     ] = None,
     fault_5xx: Annotated[
         Optional[float], typer.Option("--fault-5xx", metavar="RATE", show_default=False, rich_help_panel=_FAULTS,
-                                      help="Fraction of requests answered 500, 502 or 503.")
+                                      help="Fraction of requests answered 500, 502 or 503 before they are handled (not on /run, /runsync, chat completions).")
+    ] = None,
+    fault_lost: Annotated[
+        Optional[float], typer.Option("--fault-lost", metavar="RATE", show_default=False, rich_help_panel=_FAULTS,
+                                      help="Fraction of /run, /runsync and chat completion requests that run, then answer 502 (a lost answer).")
     ] = None,
     fault_429: Annotated[
         Optional[float], typer.Option("--fault-429", metavar="RATE", show_default=False, rich_help_panel=_FAULTS,
@@ -101,6 +105,7 @@ def serve_command(
         "start_timeout_s": start_timeout_s,
         "faults.rate_5xx": fault_5xx,
         "faults.rate_429": fault_429,
+        "faults.rate_lost": fault_lost,
         "faults.retry_after_s": fault_retry_after_s,
         "faults.delay_ms": fault_delay_ms,
         "faults.seed": fault_seed,

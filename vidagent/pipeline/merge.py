@@ -18,7 +18,7 @@ _STAGE_WORDS = {"detect": "detection", "transcribe": "transcription", "caption":
 
 
 def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractStats, timings: dict,
-          streams: list[int]) -> Report:
+          streams: list[int], backends: dict[str, str]) -> Report:
     warnings = list(stats.warnings)
     if not media.has_video and (settings.detect or settings.caption):
         warnings.append("no video stream: detection and captions skipped (audio only)")
@@ -64,6 +64,7 @@ def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractSt
         warnings=warnings,
         timings=timings,
         usage=got.usage,
+        backends=backends,
     )
 
 

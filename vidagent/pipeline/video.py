@@ -22,7 +22,7 @@ from ..media.sampler import ExtractStats
 from ..media.soundtrack import choose_streams, extract_audio
 from ..plan import SamplingPlan, make_plan
 from ..report.model import Report
-from ..transports import Router
+from ..transports import Router, backends_of
 from .merge import merge
 from .run import VideoRun
 
@@ -100,9 +100,8 @@ async def analyze_video(
         "total_s": round(time.perf_counter() - started, 3),
     }
     report = merge(media, settings, run.collected, stats, timings,
-                   [media.audio_streams[p].index for p in positions])
-    for endpoint, usage in report.usage.items():
-        usage.usd = budget.usd(endpoint, usage)
+                   [media.audio_streams[p].index for p in positions], backends_of(transport))
+    budget.price(report, report.backends)  # usd for the endpoints RunPod bills, only
     return report
 
 

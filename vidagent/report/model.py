@@ -72,7 +72,7 @@ class EndpointUsage(BaseModel):
     delay_s: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    usd: float | None = Field(None, description="execution_s at the endpoint's flex price (configs/prices.yaml).")
+    usd: float | None = Field(None, description="execution_s at the endpoint's flex price (configs/prices.yaml); none where RunPod did not run it.")
 
 
 class Track(BaseModel):
@@ -124,3 +124,7 @@ class Report(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict, description="Wall seconds per stage.")
     usage: dict[str, EndpointUsage] = Field(default_factory=dict, description="Per endpoint.")
+    backends: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where each endpoint's jobs ran: runpod (billed), local, or openai:<host>.",
+    )

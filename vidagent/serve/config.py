@@ -29,28 +29,31 @@ class FaultSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rate_5xx: float = Field(0.0, ge=0, le=1, description="Fraction of client requests answered 500/502/503.")
+    rate_5xx: float = Field(0.0, ge=0, le=1, description="Fraction of client requests answered 500/502/503 "
+                            "before they are handled; not /run, /runsync nor chat completions (see rate_lost).")
     rate_429: float = Field(0.0, ge=0, le=1, description="Fraction of client requests answered 429.")
+    rate_lost: float = Field(0.0, ge=0, le=1, description="Fraction of /run, /runsync and chat completion requests "
+                             "accepted and run whose answer is then replaced by a 502, as if lost on the way back.")
     retry_after_s: int = Field(1, ge=0, le=3600, description="Retry-After of an injected 429, seconds.")
     delay_ms: float = Field(0.0, ge=0, le=60_000, description="Latency added to every client request.")
     seed: int | None = Field(None, description="Seed of the fault draws (reproducible runs).")
 
     @model_validator(mode="after")
     def _rates_fit(self) -> "FaultSettings":
-        if self.rate_5xx + self.rate_429 > 1:
-            raise ValueError("rate_5xx + rate_429 must not exceed 1")
+        if self.rate_5xx + self.rate_429 + self.rate_lost > 1:
+            raise ValueError("rate_5xx + rate_429 + rate_lost must not exceed 1")
         return self
 
     @property
     def active(self) -> bool:
-        return bool(self.rate_5xx or self.rate_429 or self.delay_ms)
+        return bool(self.rate_5xx or self.rate_429 or self.rate_lost or self.delay_ms)
 
 
 class EndpointSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     handler: Path = Field(description="Handler script that calls runpod.serverless.start.")
-    workers: int = Field(1, ge=1, le=64, description="Worker processes kept running.")
+    workers: int = Field(1, ge=0, le=64, description="Worker processes kept running (0: an endpoint no worker serves).")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment of its workers.")
     python: str | None = Field(None, description="Interpreter for its workers; default: this one.")
 

@@ -25,6 +25,9 @@ class LocalTransport:
     def __init__(self) -> None:
         self._executors: dict[str, ThreadPoolExecutor] = {}
 
+    def label(self, endpoint: str) -> str:
+        return "local"
+
     def concurrency(self, endpoint: str) -> int:
         return 2  # one job running, the next one's payload ready
 
@@ -39,17 +42,18 @@ class LocalTransport:
         reply, started, finished = await loop.run_in_executor(executor, _run_job, endpoint, body)
         result = wire.loads(reply)
         if "error" in result:
-            raise JobFailed(f"{endpoint} job failed: {result['error']}")
+            raise JobFailed(f"{endpoint} job failed: {result['error']}", retryable=result.get("crashed", False))
         return JobResult(
             output=result["output"], execution_s=finished - started, delay_s=started - queued
         )
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> dict[str, list[str]]:
         # Not waiting: after Ctrl-C a model call still running would hold the exit up
         # (it cannot be stopped midway); at a normal end nothing is running.
         for executor in self._executors.values():
             executor.shutdown(wait=False, cancel_futures=True)
         self._executors.clear()
+        return {}
 
 
 def _run_job(endpoint: str, body: bytes) -> tuple[bytes, float, float]:
@@ -60,6 +64,6 @@ def _run_job(endpoint: str, body: bytes) -> tuple[bytes, float, float]:
         reply = {"output": get_handler(endpoint)(job["input"])}
     except WorkerInputError as exc:
         reply = {"error": str(exc)}
-    except Exception as exc:  # a worker bug fails this job, not the whole batch
-        reply = {"error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # the worker broke (a bug, out of memory): this job fails, may be retried
+        reply = {"error": f"{type(exc).__name__}: {exc}", "crashed": True}
     return wire.dumps(reply), started, time.perf_counter()
