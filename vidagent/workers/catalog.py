@@ -30,7 +30,18 @@ def baked(name: str) -> str | None:
     return None
 
 
+# Other names of one Whisper model. RunPod's official worker-faster_whisper knows
+# large-v3-turbo as `turbo` (so do openai-whisper and faster-whisper), and clients written
+# for it send that: both names find the one copy baked into our image.
+WHISPER_ALIASES = {"turbo": "large-v3-turbo"}
+
+
+def canonical_whisper(name: str) -> str:
+    return WHISPER_ALIASES.get(name, name)
+
+
 def resolve_whisper(name: str) -> str:
+    name = canonical_whisper(name)
     if not name.startswith(OFFLINE_PREFIX):
         return baked(name) or name
     key = name[len(OFFLINE_PREFIX):]
