@@ -215,7 +215,8 @@ class Figure(BaseModel):
     def short(self) -> str:
         """For a table cell: `measured H200 2026-12-10`, `published 2026-11-27`."""
         if self.provenance == "measured":
-            return f"measured {self.gpu.removeprefix('NVIDIA ')} {self.date}"
+            gpu = self.gpu.removeprefix("NVIDIA ")
+            return f"measured {gpu if len(gpu) <= 16 else gpu[:15] + '…'} {self.date}"
         return f"published {self.date}"
 
     def line(self, endpoint: str, prices: PriceTable) -> str:

@@ -305,7 +305,7 @@ def _encode(loaded: Loaded, job: ChatInput):
         return_dict=True,
         return_tensors="pt",
         sanitize_control_tokens=True,
-        images_kwargs={"size": _image_size(loaded)},
+        processor_kwargs={"images_kwargs": {"size": _image_size(loaded)}},
     ).to(loaded.device)
 
 
