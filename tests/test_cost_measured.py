@@ -11,7 +11,7 @@ from conftest import ROOT
 from vidagent.cli.cost import cost_estimate_command
 from vidagent.config import SECRET_FIELDS, Settings
 from vidagent.cost import Figure, MediaFacts, estimate, load_prices, load_profile, parse_prices, parse_profile
-from vidagent.cost.measured import profile_from_reports
+from vidagent.cost.measured import profile_from_reports, profile_yaml
 from vidagent.errors import ConfigError
 from vidagent.media.probe import probe
 from vidagent.report.model import EndpointUsage, Report
@@ -45,15 +45,14 @@ def test_a_gpu_name_is_matched_to_the_pool_s_cards(gpu, pool, expected):
     assert PRICES.pools[pool].has_gpu(gpu) is expected
 
 
-def measured_profile(gpu="NVIDIA H200") -> str:
-    text = (ROOT / "configs" / "profile.yaml").read_text()
-    return text.replace('yolo:\n  gpu: "A5000 / 3090 / L4 (AMPERE_24)"',
-                        f'yolo:\n  provenance: measured\n  gpu: "{gpu}"', 1).replace(
-        'date: "2026-11-27"', 'date: "2026-12-10"', 1)
+def measured_profile(gpu="NVIDIA H200"):
+    """The shipped profile with YOLO's figure measured on `gpu`."""
+    yolo = PUBLISHED.yolo.model_copy(update=dict(provenance="measured", gpu=gpu, date="2026-12-10"))
+    return PUBLISHED.model_copy(update={"yolo": yolo})
 
 
 def test_each_endpoint_says_whether_its_seconds_are_measured_or_published():
-    profile = parse_profile(measured_profile(), "measured.yaml")
+    profile = measured_profile()
     result = estimate(MediaFacts.assumed(600), Settings(caption=True), PRICES, profile)
 
     yolo, whisper = result.figures["yolo"], result.figures["whisper"]
@@ -68,14 +67,14 @@ def test_each_endpoint_says_whether_its_seconds_are_measured_or_published():
 
 
 def test_measured_on_the_pool_s_own_card_needs_no_warning():
-    profile = parse_profile(measured_profile("NVIDIA RTX A5000"), "measured.yaml")
+    profile = measured_profile("NVIDIA RTX A5000")
     figure = Figure.of("yolo", profile, PRICES)
     assert figure.on_pool_gpu and "priced as" not in figure.line("yolo", PRICES)
 
 
 def test_the_table_shows_where_each_figure_comes_from(tmp_path):
     path = tmp_path / "measured.yaml"
-    path.write_text(measured_profile())
+    path.write_text(profile_yaml(measured_profile(), ["test"]))
     result = invoke("--duration", "10m", "--profile", path)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
