@@ -4,9 +4,7 @@ it. The speed these settings buy is measured by scripts/bench_gpu.py on a GPU.""
 
 import base64
 import io
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
