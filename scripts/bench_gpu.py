@@ -5,8 +5,8 @@
     python scripts/bench_gpu.py --smoke --out /tmp/smoke.yaml       # tiny shapes on a CPU
 
 What runs, at the sizes the pipeline sends (docs/benchmarks.md):
-  yolo     YOLO11m from yolo11m.yaml (random weights), 640 px JPEG frames from the sample
-           through the sampler, jobs of 1, 8 and 32 images, fp32 and fp16; the floor is
+  yolo     YOLO11m from yolo11m.yaml (random weights), 640x360 JPEG frames (the sample's,
+           scaled as an HD video's), jobs of 1, 8 and 32 images, fp32 and fp16; the floor is
            ultralytics' own predict on the decoded frames
   whisper  large-v3-turbo's shapes with random weights (converted to CTranslate2 here),
            a 60 s WAV chunk, sequential and batched, every 30 s window decoding the same
@@ -100,12 +100,19 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def frames(kind: str, fps: float, size: int) -> list:
+def frames(kind: str, fps: float, size: int) -> list[bytes]:
+    """JPEG frames as the sampler makes them from a 16:9 HD video: the sample's frames
+    (320x240) through the real sampler, scaled to `size` x 9/16 and encoded at quality 90."""
+    import cv2
+    import simplejpeg
+
     from vidagent.media.probe import probe
     from vidagent.media.sampler import FrameSpec, SampledFrame, extract
 
     items = extract(SAMPLE, probe(SAMPLE), [FrameSpec(kind, fps, size)], None, 90)
-    return [item for item in items if isinstance(item, SampledFrame)]
+    shape = (size, round(size * 9 / 16 / 2) * 2)
+    return [simplejpeg.encode_jpeg(cv2.resize(simplejpeg.decode_jpeg(item.jpeg), shape), 90)
+            for item in items if isinstance(item, SampledFrame)]
 
 
 # -- YOLO -----------------------------------------------------------------------------------
@@ -114,7 +121,7 @@ def frames(kind: str, fps: float, size: int) -> list:
 def bench_yolo(sizes: Sizes, smoke: bool) -> list[Run]:
     from vidagent.workers import yolo
 
-    jpegs = [f.jpeg for f in frames("detect", 10, sizes.frame_size)]
+    jpegs = frames("detect", 10, sizes.frame_size)
     jpegs = (jpegs * (max(sizes.yolo_batches) // len(jpegs) + 1))[:max(sizes.yolo_batches)]
     imgsz = 64 if smoke else 640
     runs = []
@@ -203,9 +210,11 @@ def bench_whisper(sizes: Sizes, smoke: bool) -> list[Run]:
 
 def caption_job(tokens: int, model: str) -> dict:
     from vidagent.config import Settings
+    from vidagent.media.sampler import SampledFrame
     from vidagent.tasks import caption
 
-    frame = frames("caption", 1, 768)[0]  # the pipeline's caption_size
+    jpeg = frames("caption", 1, 768)[0]  # the pipeline's caption_size
+    frame = SampledFrame("caption", 0, 0.0, jpeg, 768, 432)
     settings = Settings(vlm_model=model, vlm_max_tokens=tokens)
     job = caption.build_job(frame, "", settings, caption.load_prompt(None, "caption.txt"))
     job["openai_input"]["min_tokens"] = tokens  # pinned: random weights could stop at once
