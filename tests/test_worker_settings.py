@@ -145,6 +145,9 @@ def test_whisper_compute_type_falls_back_to_what_the_cpu_runs(sample_items, monk
     output = whisper.handle({"audio_base64": audio, "model": "offline:tiny.en"})
     assert output["compute_type"] == "float32"
     assert "fox" in output["transcription"].lower()
+    monkeypatch.setenv("VIDAGENT_WHISPER_COMPUTE_TYPE", "fp16")  # a typo is not a fallback
+    with pytest.raises(WorkerSettingError, match="^VIDAGENT_WHISPER_COMPUTE_TYPE: expected one of auto, int8"):
+        whisper.handle({"audio_base64": audio, "model": "offline:tiny.en"})
 
 
 @pytest.fixture(scope="module")

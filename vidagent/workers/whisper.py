@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..timefmt import subtitles
-from . import WorkerInputError, WorkerSettingError, env_int, parse_input
+from . import WorkerInputError, WorkerSettingError, env_choice, env_int, parse_input
 from .catalog import canonical_whisper, resolve_whisper
 
 DEFAULT_MODEL = "large-v3-turbo"
@@ -38,6 +38,10 @@ DEFAULT_GPU_BATCH = 16
 DEFAULT_BATCH_MIN_S = 30
 WINDOW_S = 30  # Whisper's window: batched inference decodes windows of at most this long
 SAMPLE_RATE = 16000
+# CTranslate2's compute types (its docs' "quantization" page); which ones a device runs
+# is asked of it at load time.
+COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+                 "float16", "bfloat16", "float32")
 TextFormat = Literal["plain_text", "formatted_text", "srt", "vtt"]
 
 
@@ -99,7 +103,7 @@ def device() -> tuple[str, str]:
 
     where = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     fallback = "float16" if where == "cuda" else "int8"
-    wanted = os.environ.get("VIDAGENT_WHISPER_COMPUTE_TYPE", "").strip().lower() or "auto"
+    wanted = env_choice("VIDAGENT_WHISPER_COMPUTE_TYPE", "auto", COMPUTE_TYPES)
     if wanted == "auto" or wanted not in ctranslate2.get_supported_compute_types(where):
         return where, fallback
     return where, wanted
