@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from vidagent.budget import Budget, BudgetExceeded, load_pricing
+from vidagent.budget import Budget, BudgetExceeded
+from vidagent.cost import load_pricing
 from vidagent.config import Settings
 from vidagent.report.model import EndpointUsage
 from vidagent.transports import JobResult

@@ -45,12 +45,42 @@ def test_caption_request_carries_image_prompt_grounding_and_limits():
     assert job["openai_route"] == "/v1/chat/completions"
     body = job["openai_input"]
     assert body["model"] == "Qwen/Qwen3-VL-8B-Instruct" and body["max_tokens"] == 99
-    image, text = body["messages"][0]["content"]
+    # The prompt, shared by every caption, first (a prefix the server caches); per frame after it.
+    system, user = body["messages"]
+    assert system == {"role": "system", "content": "Describe the frame."}
+    image, text = user["content"]
+    assert user["role"] == "user"
     assert image["image_url"]["url"] == "data:image/jpeg;base64," + base64.b64encode(FRAME.jpeg).decode()
-    assert text["text"].startswith("Describe the frame.") and "2 person, 1 dog" in text["text"]
+    assert "2 person, 1 dog" in text["text"] and "Describe the frame." not in text["text"]
     assert body["response_format"]["json_schema"]["schema"]["required"] == ["caption"]
     plain = caption.build_job(FRAME, "", Settings(caption_structured=False), "P")["openai_input"]
-    assert "response_format" not in plain and plain["messages"][0]["content"][1]["text"] == "P"
+    assert "response_format" not in plain and plain["messages"][0]["content"] == "P"
+    assert [part["type"] for part in plain["messages"][1]["content"]] == ["image_url"]
+
+
+def test_captions_of_one_run_share_their_leading_tokens():
+    """What prefix caching needs, checked with a real chat template: two frames' prompts
+    agree up to the first image, and the agreed part holds the whole caption prompt."""
+    from vidagent.workers.catalog import resolve_vlm
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(resolve_vlm("offline:qwen3-vl-tiny"))
+    prompt = "Describe what is happening in this video frame."
+    texts = []
+    for t, context in ((1.0, "An object detector sees: 1 dog."), (2.0, "")):
+        body = caption.build_job(SampledFrame("caption", 0, t, FRAME.jpeg, 64, 48), context, Settings(), prompt)
+        messages = [
+            {"role": m["role"], "content": m["content"] if isinstance(m["content"], str) else
+             [{"type": "image"} if p["type"] == "image_url" else p for p in m["content"]]}
+            for m in body["openai_input"]["messages"]
+        ]
+        texts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    shared = 0
+    while texts[0][shared] == texts[1][shared]:
+        shared += 1
+    assert prompt in texts[0][:shared]
+    # ...and precedes everything that changes per frame, the image first of all.
+    assert texts[0].index(prompt) < texts[0].index("<|vision_start|>")
 
 
 def test_structured_and_plain_answers():

@@ -267,8 +267,13 @@ def test_json_on_the_sample(sample):
     assert set(data) == {
         "estimate_version", "videos", "duration_s", "captions_mode", "configured",
         "configured_usd_flex_min", "configured_usd_flex_max", "naive", "saving_usd_flex",
-        "saving_fraction", "configured_usd_flex_per_hour", "naive_usd_flex_per_hour", "notes",
+        "saving_fraction", "configured_usd_flex_per_hour", "naive_usd_flex_per_hour", "figures", "notes",
     }
+    # The shipped profile is published benchmarks, scaled: every endpoint says so and where from.
+    for endpoint in ("yolo", "whisper", "vlm"):
+        figure = data["figures"][endpoint]
+        assert figure["provenance"] == "published" and figure["source"].startswith("https://")
+        assert figure["on_pool_gpu"] is True
     video = data["videos"][0]
     assert (video["name"], video["source"], video["fps"], video["has_audio"]) == ("sample.mp4", "probe", 25.0, True)
     assert video["captions"] is None and data["captions_mode"] == "off"

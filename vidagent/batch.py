@@ -24,7 +24,8 @@ from .config import SECRET_FIELDS, Settings
 from .errors import ConfigError, Interrupted, JobsLeftRunning, VidagentError
 from .media.audio import SAMPLE_RATE
 from .media.child import prestart as prestart_extraction
-from .budget import Budget, BudgetExceeded, load_pricing
+from .budget import Budget, BudgetExceeded
+from .cost import load_pricing
 from .pipeline import VideoProgress, analyze_video, endpoint_limits
 from .report.model import Report
 from .batch_index import IndexWriter

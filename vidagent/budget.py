@@ -16,29 +16,14 @@ Local and cached jobs cost nothing, and reports price only the endpoints RunPod 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .config import Settings
 from .errors import VidagentError
 from .report.model import EndpointUsage
 from .transports import JobResult
 
-_DATA_DIRS = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "configs")
-
 
 class BudgetExceeded(VidagentError):
     """The run would cost, or has cost, more than --max-cost."""
-
-
-def load_pricing(settings: Settings):
-    """The price table and time profile: the settings' files or the shipped ones."""
-    from .cli.cost import load_prices, load_profile
-
-    def find(name: str) -> Path:
-        return next((d / name for d in _DATA_DIRS if (d / name).exists()), _DATA_DIRS[-1] / name)
-
-    return (load_prices(settings.prices_file or find("prices.yaml")),
-            load_profile(settings.profile_file or find("profile.yaml")))
 
 
 class Budget:

@@ -1,5 +1,5 @@
-"""`vidagent cost-estimate`: the bill before it comes. The numbers are vidagent/cost.py's;
-this module reads files, probes videos, and prints."""
+"""`vidagent cost-estimate`: the bill before it comes. The numbers and the tables' files
+are vidagent/cost's; this module probes videos, reads reports, and prints."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
+
 _INPUT = "Input"
 _STAGES = "Stages"
 _SAMPLING = "Sampling"
 _TABLES = "Prices and profile"
-
-# configs/ in a checkout; a wheel would carry the same files in vidagent/.
-_DATA_DIRS = (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2] / "configs")
 
 JSON_HELP = """\
 --json prints one object; seconds are float seconds, money is USD:
@@ -35,13 +33,18 @@ JSON_HELP = """\
   most captions the policy can make
 
   saving_usd_flex, saving_fraction, configured_usd_flex_per_hour,
-  naive_usd_flex_per_hour, notes[] (the assumptions behind the numbers)"""
+  naive_usd_flex_per_hour, figures.yolo|whisper|vlm (provenance: measured or
+  published, gpu, date, source, pool, on_pool_gpu), notes[] (the assumptions
+  behind the numbers)
+
+--profile-from REPORT... prints (or --output writes) a time profile measured from
+the reports' usage instead: files, or folders searched for report.json."""
 
 
 def cost_estimate_command(
     paths: Annotated[
         Optional[list[Path]],
-        typer.Argument(metavar="VIDEO", help="Video files to estimate (probed, not decoded).", show_default=False),
+        typer.Argument(metavar="VIDEO", help="Video files to estimate (probed, not decoded); with --profile-from, reports.", show_default=False),
     ] = None,
     duration: Annotated[
         Optional[str],
@@ -65,6 +68,14 @@ def cost_estimate_command(
     profile: Annotated[
         Optional[Path],
         typer.Option(help="Per-item time profile (YAML). Default: configs/profile.yaml.", rich_help_panel=_TABLES),
+    ] = None,
+    profile_from: Annotated[
+        bool,
+        typer.Option("--profile-from", help="The arguments are reports (or folders of them): make a time profile from their measured usage; figures they lack come from --profile.", rich_help_panel=_TABLES),
+    ] = False,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="With --profile-from: write the profile here instead of printing it.", rich_help_panel=_TABLES),
     ] = None,
     detect: Annotated[
         Optional[bool],
@@ -111,16 +122,22 @@ def cost_estimate_command(
     Exit codes: 0 estimated; 1 a video cannot be read; 2 usage or configuration error.
     """
     from ..config import load_settings
-    from ..cost import MediaFacts, estimate, parse_duration
+    from ..cost import MediaFacts, estimate, load_prices, load_profile, parse_duration
     from ..errors import ConfigError
     from ..media.probe import probe
 
+    if output is not None and not profile_from:
+        raise ConfigError("--output writes a profile: it goes with --profile-from")
     settings = load_settings(config, dict(
         detect=detect, transcribe=transcribe, caption=caption, summary=summary,
         detect_fps=detect_fps, yolo_batch=yolo_batch, audio_chunk_s=audio_chunk_s,
         caption_fps=caption_fps, caption_min_gap_s=caption_min_gap_s,
         caption_max_gap_s=caption_max_gap_s, caption_max_per_minute=caption_max_per_minute,
     ))
+    price_table = load_prices(prices or settings.prices_file)
+    time_profile = load_profile(profile or settings.profile_file)
+    if profile_from:
+        return write_profile_from(paths or [], price_table, time_profile, output)
     if not (settings.detect or settings.transcribe or settings.caption):
         raise ConfigError("--no-detect and --no-transcribe together leave nothing to estimate")
     if captions not in ("bounds", "exact"):
@@ -129,9 +146,6 @@ def cost_estimate_command(
         raise ConfigError("give VIDEO files or --duration, not both and not neither")
     if duration is not None and captions == "exact":
         raise ConfigError("--captions exact decodes a VIDEO; with --duration only bounds are known")
-
-    price_table = load_prices(prices or _setting_path(settings, "prices_file") or _default("prices.yaml"))
-    time_profile = load_profile(profile or _setting_path(settings, "profile_file") or _default("profile.yaml"))
 
     if duration is not None:
         try:
@@ -156,16 +170,32 @@ def cost_estimate_command(
 cost_estimate_command.__doc__ = inspect.cleandoc(cost_estimate_command.__doc__) + "\n\n" + JSON_HELP
 
 
-def load_prices(path: Path):
-    from ..cost import parse_prices
+def write_profile_from(paths: list[Path], prices, base, output: Path | None) -> None:
+    """`--profile-from`: the reports' measured usage as a time profile."""
+    from datetime import datetime, timezone
 
-    return parse_prices(_read(path, "price table"), str(path))
+    from ..cost.measured import profile_from_reports, profile_yaml, read_reports
+    from ..errors import ConfigError
 
+    reports = read_reports(paths)
+    made = profile_from_reports(reports, base, prices)
+    header = [
+        "Time profile measured from vidagent reports by `vidagent cost-estimate --profile-from`",
+        f"on {datetime.now(timezone.utc):%Y-%m-%d}, from: {', '.join(name for name, _ in reports)}.",
+        "Endpoints marked `provenance: published` kept the base profile's figures.",
+        *made.notes,
+    ]
+    text = profile_yaml(made.profile, header)
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{output}: cannot write the profile ({exc.strerror})") from None
+    from rich.console import Console
 
-def load_profile(path: Path):
-    from ..cost import parse_profile
-
-    return parse_profile(_read(path, "time profile"), str(path))
+    Console(stderr=True).print(f"Wrote {output}; use it with --profile {output}", markup=False, highlight=False)
 
 
 def exact_caption_count(path: Path, media, settings) -> int:
@@ -181,27 +211,6 @@ def exact_caption_count(path: Path, media, settings) -> int:
         return count_captions(((frame.t, frame.signature) for frame in frames), settings)
 
 
-def _read(path: Path, what: str) -> str:
-    from ..errors import ConfigError
-
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what} file ({exc.strerror})") from None
-
-
-def _setting_path(settings, name: str) -> Path | None:
-    # Used once Settings has `prices_file` / `profile_file` (config file and VIDAGENT_*).
-    value = getattr(settings, name, None)
-    return Path(value) if value else None
-
-
-def _default(name: str) -> Path:
-    return next((d / name for d in _DATA_DIRS if (d / name).exists()), _DATA_DIRS[-1] / name)
-
-
 # -- the table ----------------------------------------------------------------------------
 
 
@@ -211,19 +220,20 @@ def print_table(result) -> None:
 
     console = Console()
     if not console.is_terminal:  # piped: Rich would assume 80 columns and squeeze the table
-        console = Console(width=110)
+        console = Console(width=140)
     table = Table(title=_title(result), title_justify="left")
-    for heading in ("endpoint", "pool", "jobs", "items", "GPU s", "cold starts", "$ flex", "$ active",
-                    "naive jobs", "naive $ flex"):
-        table.add_column(heading, justify="left" if heading in ("endpoint", "pool") else "right")
+    for heading in ("endpoint", "pool", "seconds from", "jobs", "items", "GPU s", "cold starts", "$ flex",
+                    "$ active", "naive jobs", "naive $ flex"):
+        table.add_column(heading, justify="left" if heading in ("endpoint", "pool", "seconds from") else "right",
+                         no_wrap=heading == "seconds from")
     for name, cost in result.configured.endpoints.items():
         naive = result.naive.endpoints[name]
-        table.add_row(name, cost.pool, f"{cost.jobs:,}", f"{cost.items:,}", f"{cost.gpu_s:,.1f}",
-                      str(cost.cold_starts), _usd(cost.usd_flex), _usd(cost.usd_active),
+        table.add_row(name, cost.pool, result.figures[name].short(), f"{cost.jobs:,}", f"{cost.items:,}",
+                      f"{cost.gpu_s:,.1f}", str(cost.cold_starts), _usd(cost.usd_flex), _usd(cost.usd_active),
                       f"{naive.jobs:,}", _usd(naive.usd_flex))
     total, naive_total = result.configured.total, result.naive.total
     table.add_section()
-    table.add_row("total", "", f"{total.jobs:,}", f"{total.items:,}", f"{total.gpu_s:,.1f}",
+    table.add_row("total", "", "", f"{total.jobs:,}", f"{total.items:,}", f"{total.gpu_s:,.1f}",
                   str(total.cold_starts), _usd(total.usd_flex), _usd(total.usd_active),
                   f"{naive_total.jobs:,}", _usd(naive_total.usd_flex), style="bold")
     console.print(table)

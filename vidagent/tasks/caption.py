@@ -64,18 +64,19 @@ def grounding(t: float, detections: list[FrameDetections], segments: list[Segmen
 
 
 def build_job(frame: SampledFrame, context: str, settings: Settings, prompt: str) -> dict[str, Any]:
-    text = prompt if not context else f"{prompt}\n\nContext (may be incomplete):\n{context}"
+    """The prompt, the same for every caption of a run, is the system turn and comes first;
+    what differs per frame (the image, its grounding) follows in the user turn. A server
+    with prefix caching (vLLM's default) then computes the prompt's tokens once per run,
+    not once per caption."""
     image_url = "data:image/jpeg;base64," + base64.b64encode(frame.jpeg).decode("ascii")
+    user: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_url}}]
+    if context:
+        user.append({"type": "text", "text": f"Context (may be incomplete):\n{context}"})
     body: dict[str, Any] = {
         "model": settings.vlm_model,
         "messages": [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": image_url}},
-                    {"type": "text", "text": text},
-                ],
-            }
+            {"role": "system", "content": prompt},
+            {"role": "user", "content": user},
         ],
         "max_tokens": settings.vlm_max_tokens,
         "temperature": 0,

@@ -10,6 +10,7 @@ entry-point group for packages that add their own.
 from __future__ import annotations
 
 import importlib
+import os
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
@@ -52,3 +53,34 @@ def parse_input(model, payload: dict[str, Any]):
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "input"
         raise WorkerInputError(f"input field '{where}': {err['msg']}") from None
+
+
+# -- worker settings ----------------------------------------------------------------------
+# A worker's own settings (precision, batch sizes, pixel budget) are VIDAGENT_* variables of
+# the process it runs in: the endpoint template's env on RunPod, the shell for the local
+# backend. They are read when a model loads, so a job never pays for them.
+
+
+class WorkerSettingError(WorkerInputError):
+    """A VIDAGENT_* worker variable holds a value the worker cannot use: no job can run,
+    so none is retried."""
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise WorkerSettingError(f"{name}: expected a whole number >= {minimum} (got {raw!r})")
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise WorkerSettingError(f"{name}: expected one of {', '.join(choices)} (got {raw!r})")
+    return raw

@@ -9,6 +9,12 @@ without vLLM run the caption path unchanged.
 Differences from vLLM, on purpose: images must be `data:` URLs (a worker never fetches),
 `max_tokens` is required, and `response_format` is an instruction appended to the prompt,
 not a constrained decoder, so the reply is only as well-formed as the model makes it.
+
+Worker setting (environment, read per job; docs/decisions.md):
+  VIDAGENT_VLM_MAX_PIXELS  pixel budget per image (default 768 x 768): a larger image is
+                           scaled down to it before the vision encoder, so one image costs
+                           at most budget / (32 x 32) vision tokens. vLLM's equivalent is
+                           its `--mm-processor-kwargs` size (endpoints/qwen3-vl/worker.env).
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from . import WorkerInputError, parse_input
+from . import WorkerInputError, env_int, parse_input
 from .catalog import resolve_vlm
 
 DEFAULT_MODEL = "Qwen/Qwen3-VL-8B-Instruct"
+# The client's caption frames (caption_size 768, any aspect) fit unscaled; only larger
+# images from other clients are scaled down.
+DEFAULT_MAX_PIXELS = 768 * 768
 MAX_TOKENS = 4096  # a caption is a sentence or a small JSON object; more is a runaway request
 CHAT_ROUTE = "/v1/chat/completions"
 MODELS_ROUTE = "/v1/models"
@@ -118,6 +127,9 @@ class ChatInput(BaseModel):
     # Required here although OpenAI makes it optional: an unbounded caption would hold the
     # GPU until the context is full.
     max_tokens: int = Field(gt=0, description=f"Required; more than {MAX_TOKENS} is capped.")
+    # vLLM's extension, same name: generate at least this many tokens (end-of-turn is held
+    # back until then). Benchmarks use it to pin the reply length of random weights.
+    min_tokens: int = Field(0, ge=0)
     temperature: float | None = Field(None, ge=0, le=2, description="0: greedy. None: the model's default.")
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
@@ -151,7 +163,10 @@ def decode_image(data: str):
     try:
         with Image.open(io.BytesIO(raw)) as image:
             return image.convert("RGB")  # forces the decode here, inside the try
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError, Image.DecompressionBombError, ImportError):
+        # ImportError: where ultralytics is loaded too (the local backend runs every worker
+        # in one process) it wraps Image.open to retry unknown images with pi-heif, and
+        # that import fails where pi-heif is not installed.
         raise ValueError("the data URL holds no decodable image") from None
 
 
@@ -268,6 +283,18 @@ def _room_left(prompt_tokens: int, context_length: int) -> int:
     return context_length - prompt_tokens
 
 
+def max_pixels() -> int:
+    return env_int("VIDAGENT_VLM_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=32 * 32)
+
+
+def _image_size(loaded: Loaded) -> dict[str, int]:
+    """The image processor's resize bounds in pixels: the budget lowers the model's own
+    upper bound (Qwen3-VL's allows 16 M pixels), never raises it."""
+    own = loaded.processor.image_processor.size
+    budget = min(max_pixels(), own.longest_edge or max_pixels())
+    return {"longest_edge": budget, "shortest_edge": min(own.shortest_edge or budget, budget)}
+
+
 def _encode(loaded: Loaded, job: ChatInput):
     # sanitize_control_tokens: a caller's text that spells "<|image_pad|>" or "<|im_end|>"
     # is encoded as plain text, so it cannot fake an image slot or end a turn.
@@ -278,6 +305,7 @@ def _encode(loaded: Loaded, job: ChatInput):
         return_dict=True,
         return_tensors="pt",
         sanitize_control_tokens=True,
+        processor_kwargs={"images_kwargs": {"size": _image_size(loaded)}},
     ).to(loaded.device)
 
 
@@ -326,6 +354,8 @@ def _generate(loaded: Loaded, job: ChatInput, inputs, budget: int) -> list[int]:
     import torch
 
     options: dict[str, Any] = {"max_new_tokens": budget}
+    if job.min_tokens:
+        options["min_new_tokens"] = min(job.min_tokens, budget)
     if job.temperature == 0:
         options["do_sample"] = False
     elif job.temperature is not None:

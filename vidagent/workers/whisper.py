@@ -2,8 +2,17 @@
 
 Input and output follow RunPod's public `worker-faster_whisper` contract, so a user can
 point vidagent at that template instead of our image. Added here: `large-v3-turbo` by
-name (the default), local model paths, `offline:` models, VAD parameters, and batched
-inference (`batch_size`) for long chunks on a GPU.
+name (the default; `turbo`, the official worker's name, is the same model), local model
+paths, `offline:` models, VAD parameters, batched inference (`batch_size`) and a pinned
+decode length (`max_new_tokens`, `without_timestamps`).
+
+Worker settings (environment, read when a model loads or a job starts; docs/decisions.md):
+  VIDAGENT_WHISPER_COMPUTE_TYPE  auto (float16 on CUDA, int8 on CPU) or a CTranslate2
+                                 type; one the device cannot run falls back to auto's
+  VIDAGENT_WHISPER_BATCH_SIZE    auto (16 on CUDA, 0 on CPU) or a number; 0 = sequential.
+                                 Used when a job gives no `batch_size`
+  VIDAGENT_WHISPER_BATCH_MIN_S   audio shorter than this stays sequential (default 30:
+                                 one 30 s window has nothing to batch)
 """
 
 from __future__ import annotations
@@ -21,10 +30,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..timefmt import subtitles
-from . import WorkerInputError, parse_input
-from .catalog import resolve_whisper
+from . import WorkerInputError, WorkerSettingError, env_choice, env_int, parse_input
+from .catalog import canonical_whisper, resolve_whisper
 
 DEFAULT_MODEL = "large-v3-turbo"
+DEFAULT_GPU_BATCH = 16
+DEFAULT_BATCH_MIN_S = 30
+WINDOW_S = 30  # Whisper's window: batched inference decodes windows of at most this long
+SAMPLE_RATE = 16000
+# CTranslate2's compute types (its docs' "quantization" page); which ones a device runs
+# is asked of it at load time.
+COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+                 "float16", "bfloat16", "float32")
 TextFormat = Literal["plain_text", "formatted_text", "srt", "vtt"]
 
 
@@ -60,7 +77,13 @@ class WhisperInput(BaseModel):
     word_timestamps: bool = False
     # vidagent additions
     vad_parameters: dict[str, Any] | None = None
-    batch_size: int | None = Field(None, ge=1, description="Batched inference (GPU); None: sequential.")
+    batch_size: int | None = Field(
+        None, ge=0, description="Windows decoded at once; 0: sequential; None: the worker's default."
+    )
+    max_new_tokens: int | None = Field(None, ge=1, description="Most tokens per 30 s window.")
+    without_timestamps: bool | None = Field(
+        None, description="Text tokens only; None: faster-whisper's default for the mode."
+    )
 
     @model_validator(mode="after")
     def _one_audio(self) -> "WhisperInput":
@@ -74,46 +97,78 @@ _lock = threading.Lock()
 
 
 def device() -> tuple[str, str]:
+    """Where the model runs and in what: VIDAGENT_WHISPER_COMPUTE_TYPE if the device runs
+    it, else float16 on CUDA and int8 on CPU."""
     import ctranslate2
 
-    if ctranslate2.get_cuda_device_count() > 0:
-        return "cuda", "float16"
-    return "cpu", "int8"
+    where = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    fallback = "float16" if where == "cuda" else "int8"
+    wanted = env_choice("VIDAGENT_WHISPER_COMPUTE_TYPE", "auto", COMPUTE_TYPES)
+    if wanted == "auto" or wanted not in ctranslate2.get_supported_compute_types(where):
+        return where, fallback
+    return where, wanted
+
+
+def default_batch_size(where: str) -> int:
+    raw = os.environ.get("VIDAGENT_WHISPER_BATCH_SIZE", "").strip().lower()
+    if raw in ("", "auto"):
+        return DEFAULT_GPU_BATCH if where == "cuda" else 0
+    try:
+        return env_int("VIDAGENT_WHISPER_BATCH_SIZE", 0, minimum=0)
+    except WorkerSettingError:
+        raise WorkerSettingError(
+            f"VIDAGENT_WHISPER_BATCH_SIZE: expected auto or a whole number >= 0 (got {raw!r})"
+        ) from None
+
+
+def batch_size_for(job: WhisperInput, duration_s: float, where: str) -> int:
+    """Windows decoded at once for this job; 0 is sequential."""
+    if job.batch_size is not None:
+        return job.batch_size
+    if duration_s < env_int("VIDAGENT_WHISPER_BATCH_MIN_S", DEFAULT_BATCH_MIN_S):
+        return 0
+    return default_batch_size(where)
 
 
 def load(name: str | None = None):
-    name = name or default_model()
+    name = canonical_whisper(name or default_model())
+    where, compute_type = device()
+    key = (name, compute_type)
     with _lock:
-        if name not in _models:
+        if key not in _models:
             from faster_whisper import WhisperModel
 
-            where, compute_type = device()
             try:
-                _models[name] = WhisperModel(
+                _models[key] = WhisperModel(
                     resolve_whisper(name), device=where, compute_type=compute_type
                 )
             except (LookupError, ValueError, RuntimeError, OSError) as exc:
                 raise WorkerInputError(f"whisper model {name!r} cannot be loaded: {exc}") from None
-        return _models[name]
+        return _models[key]
 
 
 def handle(payload: dict[str, Any]) -> dict[str, Any]:
     job = parse_input(WhisperInput, payload)
     model = load(job.model)
+    where, compute_type = device()
     started = time.perf_counter()
-    with _audio_source(job) as audio:
-        segments, info = _transcribe(model, job, audio, task="transcribe")
-        translation = None
-        if job.translate:
-            translated, _ = _transcribe(model, job, audio, task="translate")
-            translation = format_segments(translated, job.translation)
+    with _audio_source(job) as source:
+        audio = _decode(source)
+    batch = batch_size_for(job, len(audio) / SAMPLE_RATE, where)
+    segments, info = _transcribe(model, job, audio, "transcribe", batch)
+    translation = None
+    if job.translate:
+        translated, _ = _transcribe(model, job, audio, "translate", batch)
+        translation = format_segments(translated, job.translation)
     result: dict[str, Any] = {
         "segments": [_segment_json(s, job.word_timestamps) for s in segments],
         "detected_language": info.language,
         "language_probability": info.language_probability,
         "transcription": format_segments(segments, job.transcription),
         "translation": translation,
-        "device": device()[0],
+        "device": where,
+        "compute_type": compute_type,
+        "batch_size": batch,
         "model": job.model,
         "duration": info.duration,
         "timings": {"transcribe_s": time.perf_counter() - started},
@@ -123,7 +178,18 @@ def handle(payload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _transcribe(model, job: WhisperInput, audio, task: str):
+def _decode(source):
+    """The job's audio as 16 kHz mono samples, decoded once for every pass over it."""
+    import av
+    from faster_whisper.audio import decode_audio
+
+    try:
+        return decode_audio(source, sampling_rate=SAMPLE_RATE)
+    except av.error.FFmpegError as exc:
+        raise WorkerInputError(f"audio cannot be decoded: {exc.strerror or exc}") from None
+
+
+def _transcribe(model, job: WhisperInput, audio, task: str, batch: int):
     import numpy as np
 
     if job.temperature_increment_on_fallback:
@@ -149,25 +215,26 @@ def _transcribe(model, job: WhisperInput, audio, task: str):
         word_timestamps=job.word_timestamps,
         vad_filter=job.enable_vad,
         vad_parameters=job.vad_parameters,
+        max_new_tokens=job.max_new_tokens,
     )
-    if hasattr(audio, "seek"):
-        audio.seek(0)
-    import av
-
-    try:
-        if job.batch_size:
-            from faster_whisper import BatchedInferencePipeline
-
-            options.pop("condition_on_previous_text")
-            options["vad_filter"] = True  # batched inference segments the audio with VAD
-            segments, info = BatchedInferencePipeline(model).transcribe(
-                audio, batch_size=job.batch_size, **options
-            )
-        else:
-            segments, info = model.transcribe(audio, **options)
+    if job.without_timestamps is not None:
+        options["without_timestamps"] = job.without_timestamps
+    if not batch:
+        segments, info = model.transcribe(audio, **options)
         return list(segments), info  # segments are lazy: decoding happens here
-    except av.error.FFmpegError as exc:
-        raise WorkerInputError(f"audio cannot be decoded: {exc.strerror or exc}") from None
+    from faster_whisper import BatchedInferencePipeline
+
+    # Batched decoding has no previous text to condition on: windows run side by side.
+    options.pop("condition_on_previous_text")
+    if not job.enable_vad:
+        # Without VAD to cut the audio, fixed 30 s windows (the last one shorter).
+        end = len(audio) / SAMPLE_RATE
+        options["clip_timestamps"] = [
+            {"start": float(at), "end": min(float(at) + WINDOW_S, end)}
+            for at in np.arange(0, end, WINDOW_S)
+        ]
+    segments, info = BatchedInferencePipeline(model).transcribe(audio, batch_size=batch, **options)
+    return list(segments), info
 
 
 class _audio_source:

@@ -3,8 +3,9 @@
 Counts come from the same sampling plan (`plan.make_plan`) and caption policy
 (`captions.policy.CaptionPolicy`) that `analyze` follows; seconds from a per-unit time
 profile (configs/profile.yaml); dollars from a per-second price table
-(configs/prices.yaml). Reading those files and probing videos is the caller's job: this
-module takes text, facts and settings and returns pydantic models.
+(configs/prices.yaml); both tables, their files and their schema are cost/tables.py.
+Probing videos is the caller's job: this module takes facts, settings and tables and
+returns pydantic models.
 
 Billed seconds of one endpoint =
     units x seconds_per_unit + jobs x seconds_per_request (+ summaries x seconds_per_summary)
@@ -20,135 +21,23 @@ caption policy save, not what switching a stage off saves.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date as Date
-from typing import Any, Literal, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Literal
+from urllib.parse import urlparse
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field
 
-from .captions.policy import CaptionPolicy, PolicySettings
-from .config import Settings, yaml_mapping
-from .errors import ConfigError
-from .media.probe import MediaInfo
-from .plan import expected_frames, make_plan
-from .report.model import EndpointUsage
+from ..config import Settings
+from ..media.probe import MediaInfo
+from ..plan import expected_frames, make_plan
+from .captions import TYPICAL_SCENE_S, CaptionCounts, caption_bounds
+from .tables import ENDPOINTS, PriceTable, TimeProfile
 
 ESTIMATE_VERSION = "1"
-ENDPOINTS = ("yolo", "whisper", "vlm")
-Endpoint = Literal["yolo", "whisper", "vlm"]
-UNITS = {"yolo": "image", "whisper": "audio_s", "vlm": "caption"}
 
 NAIVE_DETECT_FPS = 10.0
 NAIVE_CAPTION_FPS = 1.0
 ASSUMED_FPS = 30.0  # --duration: a common frame rate; it only caps the sampling rates
-
-# The "typical" caption count replays the policy on a picture with a hard cut every
-# TYPICAL_SCENE_S and steady small motion in between (a change of TYPICAL_DRIFT_PER_S per
-# second: above the duplicate threshold within a few seconds, far below a scene change).
-TYPICAL_SCENE_S = 20.0
-TYPICAL_DRIFT_PER_S = 0.004
-
-
-# -- price table and time profile -----------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _iso_date(value: Any) -> Any:
-    # YAML reads an unquoted 2026-11-27 as a date; keep it as the text it was.
-    return value.isoformat() if isinstance(value, Date) else value
-
-
-class Pool(_Strict):
-    gpus: str
-    memory_gb: int = Field(gt=0)
-    flex_usd_per_s: float = Field(gt=0)
-    active_usd_per_s: float = Field(gt=0)
-    source: str = Field(min_length=1)
-    date: str = Field(min_length=1)
-
-    _date_as_text = field_validator("date", mode="before")(_iso_date)
-
-
-class PriceTable(_Strict):
-    pools: dict[str, Pool] = Field(min_length=1)
-    endpoints: dict[Endpoint, str]
-
-    def pool_of(self, endpoint: str) -> Pool:
-        return self.pools[self.endpoints[endpoint]]
-
-
-class EndpointProfile(_Strict):
-    gpu: str
-    unit: Literal["image", "audio_s", "caption"]
-    seconds_per_unit: float = Field(ge=0)
-    seconds_per_request: float = Field(ge=0)
-    cold_start_s: float = Field(ge=0)
-    idle_s: float = Field(ge=0)
-    cold_starts_per_run: int = Field(ge=0)
-    source: str = Field(min_length=1)
-    basis: str = ""
-    date: str = Field(min_length=1)
-
-    _date_as_text = field_validator("date", mode="before")(_iso_date)
-
-
-class VlmProfile(EndpointProfile):
-    seconds_per_summary: float = Field(ge=0)
-
-
-class TimeProfile(_Strict):
-    yolo: EndpointProfile
-    whisper: EndpointProfile
-    vlm: VlmProfile
-
-    def of(self, endpoint: str) -> EndpointProfile:
-        return getattr(self, endpoint)
-
-
-def parse_prices(text: str, where: str) -> PriceTable:
-    """The price table in `text` (YAML); ConfigError naming `where` and the bad key."""
-    table = _parse(PriceTable, text, where)
-    for endpoint in ENDPOINTS:
-        if endpoint not in table.endpoints:
-            raise ConfigError(f"{where}: key 'endpoints.{endpoint}': missing; name the pool it runs on")
-        if table.endpoints[endpoint] not in table.pools:
-            raise ConfigError(
-                f"{where}: key 'endpoints.{endpoint}': pool {table.endpoints[endpoint]!r} "
-                f"is not listed under 'pools' (known: {', '.join(table.pools)})"
-            )
-    return table
-
-
-def parse_profile(text: str, where: str) -> TimeProfile:
-    """The time profile in `text` (YAML); ConfigError naming `where` and the bad key."""
-    profile = _parse(TimeProfile, text, where)
-    for endpoint, unit in UNITS.items():
-        if profile.of(endpoint).unit != unit:
-            raise ConfigError(f"{where}: key '{endpoint}.unit': must be {unit!r} for {endpoint}")
-    return profile
-
-
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _parse(model: type[_Model], text: str, where: str) -> _Model:
-    data = yaml_mapping(text, where)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"])
-        if err["type"] == "extra_forbidden":
-            raise ConfigError(f"{where}: key '{key}': unknown key") from None
-        if err["type"] == "missing":
-            raise ConfigError(f"{where}: key '{key}': missing") from None
-        got = repr(err.get("input"))
-        got = got if len(got) <= 60 else got[:57] + "..."
-        raise ConfigError(f"{where}: key '{key}': {err['msg']} (got {got})") from None
 
 
 # -- what a video is, as far as cost goes ---------------------------------------------
@@ -197,64 +86,6 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-# -- captions: the real policy, replayed ------------------------------------------------
-
-
-class CaptionCounts(BaseModel):
-    """Captions the policy makes for one video: bounds, and the exact count when the
-    caption candidates were decoded."""
-
-    candidates: int
-    min: int
-    typical: int
-    max: int
-    exact: int | None = None
-
-    @property
-    def chosen(self) -> int:
-        return self.exact if self.exact is not None else self.typical
-
-
-def policy_settings(settings: Settings) -> PolicySettings:
-    # The same mapping the pipeline's caption gate uses.
-    return PolicySettings(
-        min_gap_s=settings.caption_min_gap_s,
-        max_gap_s=settings.caption_max_gap_s,
-        scene_threshold=settings.caption_scene_threshold,
-        trigger_classes=tuple(settings.caption_trigger_classes),
-        max_per_minute=settings.caption_max_per_minute,
-    )
-
-
-def count_captions(frames: Iterable[tuple[float, np.ndarray]], settings: Settings) -> int:
-    """Captions the policy makes over (t, signature) candidates in time order. Trigger
-    classes need detections, which an estimate does not have: none is ever visible."""
-    policy = CaptionPolicy(policy_settings(settings))
-    return sum(1 for t, signature in frames if policy.decide(t, signature, set()) is not None)
-
-
-def caption_bounds(media: MediaFacts, settings: Settings) -> CaptionCounts:
-    """min: a static picture; typical: a cut every 20 s with small motion in between;
-    max: a picture that changes completely at every candidate. All three from the policy."""
-    rate = min(settings.caption_fps, media.fps) if media.fps else settings.caption_fps
-    n = expected_frames(media.duration_s, settings.caption_fps, media.fps)
-    times = [i / rate for i in range(n)]
-    static = np.full((8, 8), 0.5, np.float32)
-    rng = np.random.default_rng(0)  # independent uniform grids differ by ~1/3: always a scene change
-    return CaptionCounts(
-        candidates=n,
-        min=count_captions(((t, static) for t in times), settings),
-        typical=count_captions(((t, _typical_signature(t)) for t in times), settings),
-        max=count_captions(((t, rng.random((8, 8), np.float32)) for t in times), settings),
-    )
-
-
-def _typical_signature(t: float) -> np.ndarray:
-    scene, into = divmod(t, TYPICAL_SCENE_S)
-    base = 0.25 if scene % 2 == 0 else 0.75  # consecutive scenes differ by 0.5
-    return np.full((8, 8), base + TYPICAL_DRIFT_PER_S * into, np.float32)
-
-
 # -- work and its cost ------------------------------------------------------------------
 
 
@@ -273,13 +104,13 @@ class Work(BaseModel):
 
 def configured_work(media: MediaFacts, settings: Settings, captions: int) -> dict[str, Work]:
     """The plan `analyze` follows; `captions` is how many the policy makes (caption_bounds)."""
-    plan = make_plan(media, settings)  # reads only duration_s, fps and has_audio
+    plan = make_plan(media, settings)  # reads only duration_s, fps, has_audio and has_video
     work = {endpoint: Work() for endpoint in ENDPOINTS}
     if plan.detect_frames:
         work["yolo"] = Work(jobs=plan.detect_jobs, items=plan.detect_frames, units=plan.detect_frames)
     if plan.audio_chunks:
         work["whisper"] = Work(jobs=plan.audio_chunks, items=plan.audio_chunks, units=media.duration_s)
-    captions = captions if settings.caption else 0
+    captions = captions if settings.caption and media.has_video else 0
     summaries = 1 if settings.summary else 0
     if captions or summaries:
         requests = captions + summaries
@@ -290,12 +121,12 @@ def configured_work(media: MediaFacts, settings: Settings, captions: int) -> dic
 def naive_work(media: MediaFacts, settings: Settings) -> dict[str, Work]:
     """The seed's plan for the same stages (no summary: the seed had none)."""
     work = {endpoint: Work() for endpoint in ENDPOINTS}
-    if settings.detect:
+    if settings.detect and media.has_video:
         frames = expected_frames(media.duration_s, NAIVE_DETECT_FPS, media.fps)
         work["yolo"] = Work(jobs=frames, items=frames, units=frames)
     if settings.transcribe and media.has_audio:
         work["whisper"] = Work(jobs=1, items=1, units=media.duration_s)
-    if settings.caption:
+    if settings.caption and media.has_video:
         frames = expected_frames(media.duration_s, NAIVE_CAPTION_FPS, media.fps)
         work["vlm"] = Work(jobs=frames, items=frames, units=frames)
     return work
@@ -364,6 +195,43 @@ def cost_of(work: Mapping[str, Work], prices: PriceTable, profile: TimeProfile) 
     return PlanCost(endpoints=costs, total=total)
 
 
+# -- where the seconds come from ----------------------------------------------------------
+
+
+class Figure(BaseModel):
+    """Where one endpoint's seconds per unit come from, and the pool they are priced at."""
+
+    provenance: Literal["published", "measured"]
+    gpu: str = Field(description="measured: the card it ran on; published: the cards it was scaled to.")
+    date: str
+    source: str
+    pool: str
+    on_pool_gpu: bool = Field(description="Whether `gpu` is one of the pool's cards.")
+
+    @classmethod
+    def of(cls, endpoint: str, profile: TimeProfile, prices: PriceTable) -> Figure:
+        p, pool = profile.of(endpoint), prices.pool_of(endpoint)
+        return cls(provenance=p.provenance, gpu=p.gpu, date=p.date, source=p.source,
+                   pool=prices.endpoints[endpoint], on_pool_gpu=pool.has_gpu(p.gpu))
+
+    def short(self) -> str:
+        """For a table cell: `measured H200 2026-12-10`, `published 2026-11-27`."""
+        if self.provenance == "measured":
+            gpu = self.gpu.removeprefix("NVIDIA ")
+            return f"measured {gpu if len(gpu) <= 16 else gpu[:15] + '…'} {self.date}"
+        return f"published {self.date}"
+
+    def line(self, endpoint: str, prices: PriceTable) -> str:
+        if self.provenance == "published":
+            hosts = ", ".join(dict.fromkeys(urlparse(u).netloc for u in re.findall(r"https?://\S+", self.source)))
+            return f"{endpoint}: published figure ({hosts or self.source}), scaled to {self.gpu}, {self.date}"
+        text = f"{endpoint}: measured on {self.gpu}, {self.date} ({self.source})"
+        if not self.on_pool_gpu:
+            text += (f"; priced as {self.pool} ({prices.pools[self.pool].gpus}), other cards than "
+                     "it was measured on, which may be slower or faster")
+        return text
+
+
 # -- the estimate ----------------------------------------------------------------------
 
 
@@ -389,6 +257,7 @@ class Estimate(BaseModel):
     saving_fraction: float | None = Field(description="saving / naive; None when naive costs nothing.")
     configured_usd_flex_per_hour: float | None
     naive_usd_flex_per_hour: float | None
+    figures: dict[str, Figure] = Field(description="Per endpoint: measured or published, where, when.")
     notes: list[str]
 
 
@@ -413,7 +282,7 @@ def estimate(
     entries = []
     configured, low, high, naive = _no_work(), _no_work(), _no_work(), _no_work()
     for i, video in enumerate(videos):
-        counts = caption_bounds(video, settings) if settings.caption else None
+        counts = caption_bounds(video, settings) if settings.caption and video.has_video else None
         if counts is not None and exact_captions is not None:
             counts.exact = exact_captions[i]
         entries.append(VideoEstimate(**video.model_dump(), captions=counts))
@@ -425,6 +294,7 @@ def estimate(
 
     configured_cost = cost_of(configured, prices, profile)
     naive_cost = cost_of(naive, prices, profile)
+    figures = {endpoint: Figure.of(endpoint, profile, prices) for endpoint in ENDPOINTS}
     duration = sum(v.duration_s for v in videos)
     saving = naive_cost.total.usd_flex - configured_cost.total.usd_flex
     mode = "off" if not settings.caption else ("exact" if exact_captions is not None else "bounds")
@@ -440,7 +310,8 @@ def estimate(
         saving_fraction=round(saving / naive_cost.total.usd_flex, 4) if naive_cost.total.usd_flex else None,
         configured_usd_flex_per_hour=_per_hour(configured_cost.total.usd_flex, duration),
         naive_usd_flex_per_hour=_per_hour(naive_cost.total.usd_flex, duration),
-        notes=_notes(videos, settings, profile, mode),
+        figures=figures,
+        notes=_notes(videos, settings, profile, mode) + [f.line(e, prices) for e, f in figures.items()],
     )
 
 
@@ -488,23 +359,4 @@ def _notes(videos: list[MediaFacts], settings: Settings, profile: TimeProfile, m
         "naive: the seed's plan for the same stages: YOLO one frame per request at 10 fps, "
         "Whisper on the whole audio in one request, the VLM on every frame at 1 fps"
     )
-    notes.append("seconds per item are published benchmarks scaled to each pool, not measured here")
     return notes
-
-
-# -- measured usage in dollars ----------------------------------------------------------
-
-
-def dollars_for(usage: Mapping[str, EndpointUsage], prices: PriceTable) -> dict[str, float]:
-    """Measured `execution_s` per endpoint at its pool's flex price.
-
-    An upper bound of the work's share of the bill where a worker holds several jobs at
-    once (vidagent's YOLO and Whisper shims take 16 and 4, vLLM up to 32): each job's
-    executionTime runs while the others wait, and the worker bills once. Cold starts and
-    idle timeouts are not in executionTime and are not counted. Endpoints the price table
-    does not map are left out."""
-    return {
-        endpoint: round(used.execution_s * prices.pool_of(endpoint).flex_usd_per_s, 6)
-        for endpoint, used in usage.items()
-        if endpoint in prices.endpoints
-    }
