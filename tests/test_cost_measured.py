@@ -180,8 +180,10 @@ def test_a_file_that_is_not_a_report_is_named(tmp_path):
         assert isinstance(result.exception, ConfigError) and str(result.exception).startswith(message)
 
 
-def test_shipped_price_table_prices_the_same_with_either_import_path():
-    from vidagent.cli.cost import load_prices as via_cli  # where budget.py imports it from
+def test_a_run_prices_with_the_shipped_table_by_default():
+    from vidagent.config import Settings
+    from vidagent.cost import load_pricing
 
-    assert via_cli(ROOT / "configs" / "prices.yaml") == PRICES
+    prices, _ = load_pricing(Settings())  # what analyze's budget and usd use
+    assert prices == PRICES
     assert parse_prices((ROOT / "configs" / "prices.yaml").read_text(), "p") == PRICES
