@@ -212,14 +212,18 @@ class _VideoRun:
         await self._start(caption.ENDPOINT, payload, done)
 
     async def summarise(self) -> None:
-        prompt = caption.load_prompt(self.settings.summary_prompt, "summary.txt")
-        captions = sorted(self.collected.captions, key=lambda c: c.t)
-        segments = sorted(self.collected.segments, key=lambda s: s.start)
-        payload = caption.build_summary_job(captions, segments, self.settings, prompt)
-        result = await self.transport.submit(caption.ENDPOINT, payload)
-        self.budget.charge(caption.ENDPOINT, result)
-        self.collected.summary = caption.answer_text(result.output).strip()
-        self.collected.record(caption.ENDPOINT, result, 1, caption.token_usage(result.output))
+        from .tasks import summary
+
+        async def submit(payload: dict[str, Any]) -> dict[str, Any]:
+            async with self.limits[caption.ENDPOINT]:
+                result = await self.transport.submit(caption.ENDPOINT, payload)
+            self.budget.charge(caption.ENDPOINT, result)
+            self.collected.record(caption.ENDPOINT, result, 1, caption.token_usage(result.output))
+            return result.output
+
+        # An EvidencedSummary: the Report takes it as `summary` (text, sentences, warnings).
+        self.collected.summary = await summary.summarise(
+            self.collected.captions, self.collected.segments, self.settings, submit)
 
     async def _start(self, endpoint: str, payload: dict[str, Any], on_result: Callable[[JobResult], None]):
         # Waiting here, not inside the task, is the backpressure that keeps memory flat.

@@ -284,12 +284,16 @@ def _register_commands() -> None:
     from .cost import cost_estimate_command
     from .deploy import deploy_command
     from .report import report_command
+    from .search import ask_command, index_command, search_command
     from .serve import serve_command
 
     app.command("cost-estimate")(cost_estimate_command)
     app.command("deploy")(deploy_command)
     app.command("report")(report_command)
     app.command("serve")(serve_command)
+    app.command("index")(index_command)
+    app.command("search")(search_command)
+    app.command("ask")(ask_command)
 
 
 _register_commands()
