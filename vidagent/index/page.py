@@ -19,6 +19,8 @@ from ..report.events import short_clock, span
 from . import Hit
 from .frames import Pictures, source_of
 
+INSTANT_S = 3.0
+
 
 def render_page(hits: list[Hit], title: str, filters: str, index: str, page: Path, pictures: Pictures) -> str:
     from ..report.html import template
@@ -42,9 +44,14 @@ def _row(hit: Hit, folder: Path, pictures: Pictures) -> dict:
         "pieces": _pieces(m.text, hit.highlights),
         "thumb": "data:image/jpeg;base64," + base64.b64encode(picture[0]).decode("ascii") if picture else None,
         "thumb_note": "no picture: source video not found" if source is None else "no picture",
-        "video_href": f"{_href(source, folder)}#t={m.start:.2f},{max(m.end, m.start + 1):.2f}" if source else None,
+        "video_href": f"{_href(source, folder)}#t={m.start:.2f},{_play_until(m):.2f}" if source else None,
         "report_href": f"{_href(report_page, folder)}#t={m.at:.2f}" if report_page.is_file() else None,
     }
+
+
+def _play_until(m) -> float:
+    """A span plays as it is; an instant (a caption, a frame) plays for INSTANT_S."""
+    return m.end if m.end > m.start else m.start + INSTANT_S
 
 
 def _pieces(text: str, highlights: list[tuple[int, int]]) -> list[tuple[str, bool]]:
