@@ -61,6 +61,18 @@ def test_presence_spans_count_objects_in_frame(tmp_path):
     assert spans[("forklift", 1)] == (28.0, 35.0)
 
 
+def test_presence_gaps_are_measured_in_detection_steps(tmp_path):
+    """Sampled every 2 s, a person in consecutive frames was there all along; a missing
+    frame (4 s) still is a gap."""
+    from vidagent.report.model import DetectedObject, FrameDetections
+
+    r = harbour(tmp_path)
+    person = DetectedObject(label="person", class_id=0, confidence=0.9, box=[0, 0, 10, 10])
+    seen = [0, 2, 4, 6, 12, 14]
+    r.detections = [FrameDetections(t=float(t), objects=[person] if t in seen else []) for t in range(0, 16, 2)]
+    assert [(p.start, p.end) for p in report_presence(r)] == [(0.0, 6.0), (12.0, 14.0)]
+
+
 # -- ranking and filters ------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
+from urllib.parse import urlsplit
 
 from ..errors import IndexStoreError
 from ..report.model import Report
@@ -115,6 +116,9 @@ def open_index(location: str | Path, create: bool = True) -> IndexStore:
     Without `create`, a missing SQLite file is an error that says how to make one."""
     location = str(location)
     name = backend_name(location)
+    if urlsplit(location).password if "://" in location else None:
+        raise IndexStoreError("the index URL holds a password: put it in PGPASSWORD or ~/.pgpass instead, "
+                              "so that it never lands in settings, reports or logs")
     if name == "sqlite":
         location = location.removeprefix("sqlite://")
         if location != ":memory:":

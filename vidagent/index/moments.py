@@ -101,9 +101,12 @@ def _summary(report: Report) -> list[Moment]:
 
 
 def report_presence(report: Report) -> list[Presence]:
-    """For each label and k, the spans with at least k objects in frame (gaps under
-    PRESENCE_GAP_S closed)."""
+    """For each label and k, the spans with at least k objects in frame. A gap closes when
+    it is under PRESENCE_GAP_S or one and a half detection steps, whichever is longer."""
     frames = sorted(report.detections, key=lambda d: d.t)
+    steps = sorted(b.t - a.t for a, b in zip(frames, frames[1:]))
+    # Sampled every `step` seconds, an object in two frames in a row was there in between.
+    gap = max(PRESENCE_GAP_S, 1.5 * steps[len(steps) // 2]) if steps else PRESENCE_GAP_S
     per_label: dict[str, list[tuple[float, int]]] = {}
     for d in frames:
         for label, n in Counter(o.label for o in d.objects).items():
@@ -117,7 +120,7 @@ def report_presence(report: Report) -> list[Presence]:
                 break
             start = end = seen[0][0]
             for t, _ in seen[1:]:
-                if t - end > PRESENCE_GAP_S:
+                if t - end > gap:
                     spans.append(Presence(label, k, start, end))
                     start = t
                 end = t

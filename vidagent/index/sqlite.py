@@ -16,7 +16,6 @@ column weighted above the text.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -26,12 +25,12 @@ from typing import Iterable, Iterator
 from ..errors import IndexStoreError
 from ..report.model import Report
 from . import Hit, Video
+from .hits import MARK_OFF, MARK_ON, at_first_word, presence_moment, unmark
 from .moments import Moment, report_moments, report_presence
 from .query import Query, fts5_match, terms
 
 SCHEMA = "1"
 BUSY_TIMEOUT_S = 60.0
-_MARK_ON, _MARK_OFF = "\x01", "\x02"
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -240,7 +239,7 @@ class SqliteIndex:
             return []
         # highlight() only for the rows shown, not for every match that was ranked
         marked = dict(self._db.execute(
-            f"SELECT rowid, highlight(moments_fts, 0, '{_MARK_ON}', '{_MARK_OFF}') FROM moments_fts "
+            f"SELECT rowid, highlight(moments_fts, 0, '{MARK_ON}', '{MARK_OFF}') FROM moments_fts "
             "WHERE moments_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
             (match, json.dumps([r[0] for r in rows])),
         ).fetchall())
@@ -248,8 +247,8 @@ class SqliteIndex:
         hits = []
         for row in rows:
             moment = _moment(row)
-            text, spans = _unmark(marked.get(moment.id, moment.text))
-            _at_first_word(moment, text, spans)
+            text, spans = unmark(marked.get(moment.id, moment.text))
+            at_first_word(moment, text, spans)
             hits.append(Hit(videos[row[8]], moment, score=round(row[9], 4), highlights=spans))
         return hits
 
@@ -257,15 +256,13 @@ class SqliteIndex:
         where, params = _filters(q, table="p", video=True)
         rows = self._db.execute(
             f"SELECT p.video_id, p.label, p.k, p.t_start, p.t_end FROM presence p JOIN videos v ON v.id = p.video_id "
-            f"WHERE p.label = ? AND p.k = ?{where} ORDER BY p.length DESC, v.name, p.t_start LIMIT ?",
+            f"WHERE p.label = ? AND p.k = ?{where} ORDER BY p.length DESC LIMIT ?",  # the index's own order
             [q.label, q.min_count, *params, q.limit],
         ).fetchall()
         videos = self._video_map(r[0] for r in rows)
         hits = []
         for video_id, label, k, start, end in rows:
-            text = f"{k} or more {label} in frame" if k > 1 else f"{label} in frame"
-            moment = Moment("object", start, end, text, label=label, at=(start + end) / 2, detail={"min_count": k})
-            hits.append(Hit(videos[video_id], moment))
+            hits.append(Hit(videos[video_id], presence_moment(label, k, start, end)))
         return hits
 
     def _listed(self, q: Query) -> list[Hit]:
@@ -322,35 +319,3 @@ def _filters(q: Query, table: str = "m", video: bool = True) -> tuple[str, list]
 def _moment(row) -> Moment:
     return Moment(row[1], row[2], row[3], row[6], label=row[5], at=row[4],
                   detail=json.loads(row[7]) if row[7] else {}, id=row[0])
-
-
-def _unmark(marked: str) -> tuple[str, list[tuple[int, int]]]:
-    """Text without highlight() markers, and the character spans they enclosed."""
-    parts, spans, length, opened = [], [], 0, None
-    for piece in re.split(f"([{_MARK_ON}{_MARK_OFF}])", marked):
-        if piece == _MARK_ON:
-            opened = length
-        elif piece == _MARK_OFF:
-            if opened is not None:
-                spans.append((opened, length))
-            opened = None
-        else:
-            parts.append(piece)
-            length += len(piece)
-    return "".join(parts), spans
-
-
-def _at_first_word(moment: Moment, text: str, spans: list[tuple[int, int]]) -> None:
-    """A speech moment with word times starts playing at the first word that matched."""
-    words = moment.detail.get("words")
-    if not (words and spans):
-        return
-    position = 0
-    for word, start, _end in words:
-        found = text.find(word.strip(), position)
-        if found < 0:
-            continue
-        position = found + len(word.strip())
-        if position > spans[0][0]:
-            moment.at = start
-            return
