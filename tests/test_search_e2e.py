@@ -105,6 +105,8 @@ def test_ask_answers_through_serve_with_citations_that_resolve(workdir, serve):
     evidence = answer["evidence"]
     assert "[lighthouse 00:0" in evidence["text"] and "[sample 00:0" in evidence["text"]  # two videos: named
     assert {f["video"]["name"] for f in evidence["frames"]} == {"lighthouse.mp4", "sample.mp4"}
+    # analyze was given videos/…: the index keeps the absolute path, good from any folder
+    assert all(Path(f["video"]["path"]).is_absolute() for f in evidence["frames"])
     assert answer["usage"]["prompt_tokens"] > 0 and answer["usage"]["completion_tokens"] > 0
     # Whatever the model wrote, what is left cites only moments that were sent.
     spans = [Span(m["video"]["name"], m["start"], m["end"]) for m in evidence["moments"]]

@@ -88,7 +88,7 @@ def test_a_long_video_is_summarised_in_parts_then_as_a_whole(standin, tmp_path):
                  "[00:50] speech"):
         assert "\n".join(first).count(line) == 1  # every line in exactly one part
     assert not any("speech:" in p for p in second + sent[-1:])  # later levels see summaries only
-    assert re.search(r"Part 2 \(from 00:\d\d to 00:\d\d\): A forklift passes. \[00:30\] Invented.\n", "\n".join(second))
+    assert re.search(r"Part 2 \(from 00:\d\d to 00:\d\d\): A forklift passes. \[00:30\] Invented.$", "\n".join(second), re.M)
     assert "[05:00]" not in "\n".join(second)  # removed before the next level saw it
     assert "This is part" not in sent[-1] and "Part 2 (from" in sent[-1]
 

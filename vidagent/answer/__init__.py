@@ -39,6 +39,8 @@ class Answer:
 
     def as_json(self) -> dict[str, Any]:
         evidence = self.evidence
+        citations = self.checked.citations if self.checked else []
+        unresolved = self.checked.unresolved if self.checked else []
         return {
             "question": self.question,
             "scope": self.scope,
@@ -47,9 +49,9 @@ class Answer:
             "citations": [
                 {"text": c.text, "video": _video(c.spans[0].ref[0]), "t": c.t, "t_end": c.t_end,
                  "moments": [_moment(s.ref[1]) for s in c.spans if s.ref[1] is not None]}
-                for c in (self.checked.citations if self.checked else [])
+                for c in citations
             ],
-            "unresolved": [{"text": u.text, "reason": u.reason} for u in (self.checked.unresolved if self.checked else [])],
+            "unresolved": [{"text": u.text, "reason": u.reason} for u in unresolved],
             "removed_citations": self.removed,
             "evidence": None if evidence is None else {
                 "text": "\n".join(evidence.lines()),

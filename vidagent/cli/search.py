@@ -204,6 +204,8 @@ def _print_hits(hits, clips) -> None:
     for number, hit in enumerate(hits, start=1):
         m = hit.moment
         when = span(m.start, m.end) if m.end > m.start else short_clock(m.start)
+        if short_clock(m.at) != short_clock(m.start):  # the matching word, or a track's best frame
+            when += f" @{short_clock(m.at)}"
         line = Text(f"{number:>2}  ")
         line.append(hit.video.name.ljust(width), style="bold")
         line.append(f"  {when:<11}  ")

@@ -11,7 +11,7 @@ MARK_ON, MARK_OFF = "\x01", "\x02"  # what backends wrap matches in; never in re
 
 def presence_moment(label: str, k: int, start: float, end: float) -> Moment:
     text = f"{k} or more {label} in frame" if k > 1 else f"{label} in frame"
-    return Moment("object", start, end, text, label=label, at=(start + end) / 2, detail={"min_count": k})
+    return Moment("object", start, end, text, label=label, at=start, detail={"min_count": k})
 
 
 def unmark(marked: str) -> tuple[str, list[tuple[int, int]]]:

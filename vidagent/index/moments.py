@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..report.events import short_clock, span
@@ -98,6 +99,13 @@ def _summary(report: Report) -> list[Moment]:
     if report.summary:  # a report from before summaries carried their times
         return [Moment("summary", 0.0, whole, report.summary, detail={"times": []})]
     return []
+
+
+def source_path(media_path: str) -> str:
+    """The video's path as the index keeps it: a relative path (as analyze was given it)
+    made absolute while it still points at the file, so it works from any folder later."""
+    path = Path(media_path)
+    return str(path.resolve()) if not path.is_absolute() and path.is_file() else media_path
 
 
 def report_presence(report: Report) -> list[Presence]:

@@ -24,7 +24,7 @@ from ..errors import IndexStoreError
 from ..report.model import Report
 from . import Hit, Video
 from .hits import MARK_OFF, MARK_ON, at_first_word, presence_moment, unmark
-from .moments import Moment, report_moments, report_presence
+from .moments import Moment, report_moments, report_presence, source_path
 from .query import Query, Term, terms
 
 SCHEMA = "1"
@@ -93,8 +93,9 @@ class PostgresIndex:
                        report_mtime_ns = excluded.report_mtime_ns, report_size = excluded.report_size,
                        indexed_at = excluded.indexed_at
                    RETURNING id""",
-                (str(report_path.resolve()), media.path, media.file_name or Path(media.path).name, media.duration_s,
-                 media.model_dump_json(), report.summary, mtime_ns, size, datetime.now(timezone.utc)),
+                (str(report_path.resolve()), source_path(media.path), media.file_name or Path(media.path).name,
+                 media.duration_s, media.model_dump_json(), report.summary, mtime_ns, size,
+                 datetime.now(timezone.utc)),
             )
             (video_id,) = cur.fetchone()
             cur.execute("DELETE FROM vidagent_moments WHERE video_id = %s", (video_id,))

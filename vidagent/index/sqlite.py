@@ -26,7 +26,7 @@ from ..errors import IndexStoreError
 from ..report.model import Report
 from . import Hit, Video
 from .hits import MARK_OFF, MARK_ON, at_first_word, presence_moment, unmark
-from .moments import Moment, report_moments, report_presence
+from .moments import Moment, report_moments, report_presence, source_path
 from .query import Query, fts5_match, terms
 
 SCHEMA = "1"
@@ -130,8 +130,8 @@ class SqliteIndex:
                        summary = excluded.summary, report_mtime_ns = excluded.report_mtime_ns,
                        report_size = excluded.report_size, indexed_at = excluded.indexed_at
                    RETURNING id""",
-                (_key(report_path), media.path, media.file_name or Path(media.path).name, media.duration_s,
-                 media.model_dump_json(), report.summary, mtime_ns, size,
+                (_key(report_path), source_path(media.path), media.file_name or Path(media.path).name,
+                 media.duration_s, media.model_dump_json(), report.summary, mtime_ns, size,
                  datetime.now(timezone.utc).isoformat(timespec="seconds")),
             ).fetchone()
             self._forget(video_id, keep_video=True)

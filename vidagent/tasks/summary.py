@@ -69,7 +69,8 @@ def as_lines(sentences: list[SummarySentence]) -> str:
     return " ".join(s.text + "".join(f" [{clock(t)}]" for t in s.times) for s in sentences)
 
 
-async def summarise(captions: list[Caption], segments: list[Segment], settings: Settings, submit: Submit) -> EvidencedSummary:
+async def summarise(captions: list[Caption], segments: list[Segment], settings: Settings,
+                    submit: Submit) -> EvidencedSummary:
     lines, spans = material(captions, segments)
     if not lines:
         return EvidencedSummary(sentences=[], warnings=["summary: nothing was said or captioned to summarise"])
