@@ -148,6 +148,10 @@ def analyze(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop at the first failed video (jobs in flight are cancelled).", rich_help_panel=_BATCH)
     ] = False,
+    index: Annotated[
+        Optional[str],
+        typer.Option("--index", help="Search index each report is added to: a file (share one across runs) or a postgresql:// URL. Default: <out>/index.sqlite.", rich_help_panel=_OUTPUT),
+    ] = None,
     cache: Annotated[
         Optional[bool],
         typer.Option("--cache/--no-cache", help="Reuse finished jobs from the job cache, so a rerun redoes only unfinished work. [default: on]", show_default=False, rich_help_panel=_BATCH),
@@ -176,6 +180,7 @@ def analyze(
         formats=_split(formats),
         backend=backend,
         cache=cache,
+        index=index,
         max_cost_usd=max_cost_usd,
         runpod_base_url=runpod_base_url,
         detect=detect,

@@ -15,7 +15,7 @@ _MODELS = "Models"
 
 IndexOption = Annotated[
     Optional[str],
-    typer.Option("--index", help="Index file or postgresql:// URL. Env: VIDAGENT_INDEX. [default: <out>/index.sqlite, out from --config or vidagent-out]"),
+    typer.Option("--index", help="Index file or postgresql:// URL. Env: VIDAGENT_INDEX. Default: <out>/index.sqlite (out from --config, else vidagent-out)."),
 ]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file.")]
 
@@ -118,12 +118,12 @@ def ask_command(
     index: IndexOption = None,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The answer, its citations with their moments and the evidence sent, as JSON.", rich_help_panel=_OUTPUT)] = False,
-    backend: Annotated[Optional[str], typer.Option(help="Where the VLM runs: local, runpod, auto. [default: auto]", rich_help_panel=_MODELS)] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Where the VLM runs: local, runpod, auto. Default: auto.", rich_help_panel=_MODELS)] = None,
     runpod_base_url: Annotated[Optional[str], typer.Option(help="RunPod API base URL, e.g. a `vidagent serve`'s. Env: RUNPOD_BASE_URL.", rich_help_panel=_MODELS)] = None,
     vlm_model: Annotated[Optional[str], typer.Option(help="VLM model name as the server knows it.", rich_help_panel=_MODELS)] = None,
     vlm_base_url: Annotated[Optional[str], typer.Option(help="Any OpenAI-compatible server instead of RunPod's vLLM route.", rich_help_panel=_MODELS)] = None,
-    max_moments: Annotated[Optional[int], typer.Option(help="Most moments sent as evidence. [default: 12]", rich_help_panel=_MODELS)] = None,
-    max_frames: Annotated[Optional[int], typer.Option(help="Most frames sent as images. [default: 4]", rich_help_panel=_MODELS)] = None,
+    ask_max_moments: Annotated[Optional[int], typer.Option(help="Most moments sent as evidence. Default: 12.", rich_help_panel=_MODELS)] = None,
+    ask_max_frames: Annotated[Optional[int], typer.Option(help="Most frames sent as images. Default: 4.", rich_help_panel=_MODELS)] = None,
 ) -> None:
     """Answer a question from the moments that bear on it, citing each one [00:12].
 
@@ -138,7 +138,7 @@ def ask_command(
 
     settings = load_settings(config, {
         "index": index, "backend": backend, "runpod_base_url": runpod_base_url, "vlm_model": vlm_model,
-        "vlm_base_url": vlm_base_url, "ask_max_moments": max_moments, "ask_max_frames": max_frames,
+        "vlm_base_url": vlm_base_url, "ask_max_moments": ask_max_moments, "ask_max_frames": ask_max_frames,
     })
     found = open_target(target, default_location(settings.index, settings.out))
     try:
