@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -181,6 +182,8 @@ def main() -> None:
     for q in [q for qs in mix.values() for q in qs[:5]]:  # warm the page cache and the statements
         store.search(q)
     everything, floors, ours_with_floor = [], [], []
+    load = os.getloadavg()
+    print(f"index {args.index.stat().st_size / 1e9:.1f} GB; load average {load[0]:.1f} on {os.cpu_count()} cores")
     print(f"\n{'query':<22} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'floor p50':>10} {'hits':>6}")
     for kind, qs in mix.items():
         times, kind_floor, hits = [], [], 0
