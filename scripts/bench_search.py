@@ -147,6 +147,8 @@ def query_mix(seed: int, n: int) -> dict[str, list[Query]]:
         "word + 3+ people": [Query(specific(), label="person", min_count=3, limit=LIMIT) for _ in range(n)],
         "word + video glob": [Query(specific(), video_glob="/archive/cam07/*", limit=LIMIT) for _ in range(n)],
         "5+ people (no words)": [Query(label="person", min_count=5, limit=LIMIT) for _ in range(max(10, n // 10))],
+        "captions of one camera": [Query(kinds=("caption",), video_glob=f"/archive/cam{rng.randrange(50):02d}/*",
+                                         limit=LIMIT) for _ in range(max(10, n // 10))],
         "frequent word (20-200)": [Query(rng.choice(words[20:200]), limit=LIMIT) for _ in range(max(10, n // 10))],
         "top-20 word alone": [Query(rng.choice(words[:20]), limit=LIMIT) for _ in range(max(10, n // 10))],
     }

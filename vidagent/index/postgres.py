@@ -206,7 +206,7 @@ class PostgresIndex:
         where, params = _filters(q)
         rows = self._read(
             f"SELECT {_COLUMNS} FROM vidagent_moments m JOIN vidagent_videos v ON v.id = m.video_id "
-            f"WHERE TRUE{where} ORDER BY v.name, m.video_id, m.t_start, m.id LIMIT %s", [*params, q.limit])
+            f"WHERE TRUE{where} ORDER BY m.video_id, m.t_start LIMIT %s", [*params, q.limit])
         videos = {v.id: v for v in self.videos({r[8] for r in rows})}
         return [Hit(videos[r[8]], _moment(r)) for r in rows]
 

@@ -253,7 +253,7 @@ class SqliteIndex:
         return hits
 
     def _by_presence(self, q: Query) -> list[Hit]:
-        where, params = _filters(q, table="p", video=True)
+        where, params = _filters(q, table="p")
         rows = self._db.execute(
             f"SELECT p.video_id, p.label, p.k, p.t_start, p.t_end FROM presence p JOIN videos v ON v.id = p.video_id "
             f"WHERE p.label = ? AND p.k = ?{where} ORDER BY p.length DESC LIMIT ?",  # the index's own order
@@ -269,7 +269,7 @@ class SqliteIndex:
         where, params = _filters(q)
         rows = self._db.execute(
             f"SELECT {_MOMENT_COLUMNS} FROM moments m JOIN videos v ON v.id = m.video_id WHERE 1 = 1{where} "
-            "ORDER BY v.name, m.video_id, m.t_start, m.id LIMIT ?",
+            "ORDER BY m.video_id, m.t_start LIMIT ?",  # as indexed, so a listing stops at its limit
             [*params, q.limit],
         ).fetchall()
         videos = self._video_map(r[8] for r in rows)
@@ -293,15 +293,15 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _key(report_path: Path) -> str:
-    return str(report_path.resolve()) if str(report_path) else str(report_path)
+    return str(report_path.resolve())
 
 
-def _filters(q: Query, table: str = "m", video: bool = True) -> tuple[str, list]:
+def _filters(q: Query, table: str = "m") -> tuple[str, list]:
     where, params = "", []
     if q.kinds and table == "m":
         where += f" AND m.kind IN ({', '.join('?' * len(q.kinds))})"
         params += list(q.kinds)
-    if q.video_glob and video:
+    if q.video_glob:
         where += " AND (v.name GLOB ? OR v.media_path GLOB ?)"
         params += [q.video_glob, q.video_glob]
     if q.start is not None:
