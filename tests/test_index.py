@@ -152,6 +152,28 @@ def test_moments_of_a_video_overlapping_a_span(indexed):
         ("speech", 40.0), ("caption", 46.0)]
 
 
+def test_a_very_common_word_is_ranked_among_the_newest_matches(tmp_path, monkeypatch):
+    """Past RANK_AT_MOST matches only the newest are ranked (bm25 costs time per match);
+    a filter that leaves too few of them gets the full ranking."""
+    from index_fixtures import report
+    from vidagent.index import sqlite
+
+    monkeypatch.setattr(sqlite, "RANK_AT_MOST", 5)
+    store = open_index(tmp_path / "index.sqlite")
+    # Ten videos indexed in order; the shortest (best bm25) mention is in the first, oldest one.
+    for n in range(10):
+        text = "Contract." if n == 0 else f"The long and winding contract number {n} was read aloud."
+        made = report(tmp_path / f"v{n}.mp4", 10.0, segments=[(1.0, 2.0, text)])
+        store.add(tmp_path / f"v{n}" / "report.json", made)
+    capped = store.search(Query("contract", limit=3))
+    assert capped.ranked_among == 5
+    assert {h.video.name for h in capped} <= {f"v{n}.mp4" for n in range(5, 10)}
+    full = store.search(Query("contract", limit=3, video_glob="v[0-4].mp4"))
+    assert full.ranked_among is None and full[0].video.name == "v0.mp4"
+    assert store.search(Query("contract", limit=20)).ranked_among is None  # fewer than asked: all ranked
+    store.close()
+
+
 # -- refreshing ---------------------------------------------------------------------------
 
 

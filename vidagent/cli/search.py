@@ -101,8 +101,12 @@ def search_command(
         cut = cut_clips(hits, clips)
     if html is not None:
         _write_page(hits, query, _describe(q), location, html)
+    if hits.ranked_among:
+        print(f"vidagent: note: more than {hits.ranked_among:,} moments match; these are the best of the "
+              f"{hits.ranked_among:,} indexed last (add words to narrow the search)", file=sys.stderr)
     if as_json:
-        print(json.dumps({"query": query, "index": location, "filters": _describe(q), "hits": [h.as_json() for h in hits],
+        print(json.dumps({"query": query, "index": location, "filters": _describe(q), "ranked_among": hits.ranked_among,
+                          "hits": [h.as_json() for h in hits],
                           "clips": [{"path": str(c.path) if c.path else None, "start": c.start, "end": c.end,
                                      "method": c.method, "note": c.note} for c in cut]}, indent=2))
     else:

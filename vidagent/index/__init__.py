@@ -20,7 +20,7 @@ from .moments import KINDS, MAX_COUNT, Moment, Presence, report_moments, report_
 from .query import Query, Term, fts5_match, terms
 
 __all__ = [
-    "BACKENDS", "DEFAULT_NAME", "Hit", "IndexStore", "KINDS", "MAX_COUNT", "Moment", "Presence", "Query",
+    "BACKENDS", "DEFAULT_NAME", "Hit", "Hits", "IndexStore", "KINDS", "MAX_COUNT", "Moment", "Presence", "Query",
     "Term", "Video", "add_report", "default_location", "fts5_match", "open_index", "report_moments",
     "report_presence", "terms",
 ]
@@ -55,6 +55,14 @@ class Hit:
         }
 
 
+class Hits(list):
+    """What a search returns: Hits, best first. `ranked_among` is set when a query matched
+    so many moments that only the newest that many were ranked (the SQLite store's
+    RANK_AT_MOST); None when every match was ranked."""
+
+    ranked_among: int | None = None
+
+
 class IndexStore(Protocol):
     """What search and ask need from an index. Times are float seconds of each video."""
 
@@ -75,7 +83,8 @@ class IndexStore(Protocol):
     def videos(self, ids: Iterable[int] | None = None) -> list[Video]: ...
 
     def search(self, query: Query) -> list[Hit]:
-        """Ranked moments (best first), or presence spans when only a label is asked."""
+        """Ranked moments (best first), or presence spans when only a label is asked;
+        a `Hits` list."""
         ...
 
     def moments(self, video_id: int, start: float, end: float, kinds: tuple[str, ...] = ()) -> list[Moment]:

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 
 from ..errors import IndexStoreError
 from ..report.model import Report
-from . import Hit, Video
+from . import Hit, Hits, Video
 from .hits import MARK_OFF, MARK_ON, at_first_word, presence_moment, unmark
 from .moments import Moment, report_moments, report_presence, source_path
 from .query import Query, Term, terms
@@ -164,10 +164,10 @@ class PostgresIndex:
                 ids = [i for i in ids if i in set(q.video_ids)]
             q = replace(q, video_glob=None, video_ids=tuple(ids))
         if found:
-            return self._by_words(q, found)
+            return Hits(self._by_words(q, found))
         if q.text and q.text.strip():
-            return []
-        return self._by_presence(q) if q.label else self._listed(q)
+            return Hits()
+        return Hits(self._by_presence(q) if q.label else self._listed(q))
 
     def _by_words(self, q: Query, found: list[Term]) -> list[Hit]:
         match, match_params = _tsquery(found, q.mode)

@@ -18,19 +18,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import IndexStoreError
 from ..report.model import Report
-from . import Hit, Video
+from . import Hit, Hits, Video
 from .hits import MARK_OFF, MARK_ON, at_first_word, presence_moment, unmark
 from .moments import Moment, report_moments, report_presence, source_path
 from .query import Query, fts5_match, terms
 
 SCHEMA = "1"
 BUSY_TIMEOUT_S = 60.0
+RANK_AT_MOST = 20_000  # matches ranked by bm25 at most; past that, the newest
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -216,13 +218,18 @@ class SqliteIndex:
     def search(self, q: Query) -> list[Hit]:
         found = terms(q.text, q.mode)
         with self._errors("search"):
+            if q.video_glob:
+                # The videos first: checking the glob on every match costs a videos row per match.
+                ids = [r[0] for r in self._db.execute(
+                    "SELECT id FROM videos WHERE name GLOB ? OR media_path GLOB ?", (q.video_glob, q.video_glob))]
+                if q.video_ids is not None:
+                    ids = [i for i in ids if i in set(q.video_ids)]
+                q = replace(q, video_glob=None, video_ids=tuple(ids))
             if found:
                 return self._by_words(q, fts5_match(found, q.mode))
             if q.text and q.text.strip():
-                return []  # only words that carry no content
-            if q.label:
-                return self._by_presence(q)
-            return self._listed(q)
+                return Hits()  # only words that carry no content
+            return Hits(self._by_presence(q) if q.label else self._listed(q))
 
     def _by_words(self, q: Query, match: str) -> list[Hit]:
         where, params = _filters(q)
@@ -230,13 +237,26 @@ class SqliteIndex:
             where += (" AND EXISTS (SELECT 1 FROM presence p WHERE p.label = ? AND p.k = ? AND p.video_id = m.video_id"
                       " AND p.t_start <= m.t_end AND p.t_end >= m.t_start)")
             params += [q.label, q.min_count]
-        rows = self._db.execute(
-            f"SELECT {_MOMENT_COLUMNS}, moments_fts.rank FROM moments_fts JOIN moments m ON m.id = moments_fts.rowid "
-            f"JOIN videos v ON v.id = m.video_id WHERE moments_fts MATCH ?{where} ORDER BY moments_fts.rank LIMIT ?",
-            [match, *params, q.limit],
-        ).fetchall()
+        sql = (f"SELECT {_MOMENT_COLUMNS}, moments_fts.rank FROM moments_fts JOIN moments m ON m.id = moments_fts.rowid "
+               f"WHERE moments_fts MATCH ?{where}")
+        # bm25 costs time in proportion to the matches: a word in every tenth moment of a big
+        # archive has hundreds of thousands. Past RANK_AT_MOST matches only the newest are
+        # ranked (rowids grow as reports are added); a filter that leaves too few of those
+        # gets the full ranking after all.
+        cutoff = self._db.execute(
+            "SELECT rowid FROM moments_fts WHERE moments_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (match, RANK_AT_MOST - 1)).fetchone()
+        rows = []
+        if cutoff is not None:
+            rows = self._db.execute(sql + " AND moments_fts.rowid >= ? ORDER BY moments_fts.rank LIMIT ?",
+                                    [match, *params, cutoff[0], q.limit]).fetchall()
+        capped = cutoff is not None and len(rows) == q.limit
+        if not capped:
+            rows = self._db.execute(sql + " ORDER BY moments_fts.rank LIMIT ?", [match, *params, q.limit]).fetchall()
+        hits = Hits()
+        hits.ranked_among = RANK_AT_MOST if capped else None
         if not rows:
-            return []
+            return hits
         # highlight() only for the rows shown, not for every match that was ranked
         marked = dict(self._db.execute(
             f"SELECT rowid, highlight(moments_fts, 0, '{MARK_ON}', '{MARK_OFF}') FROM moments_fts "
@@ -244,7 +264,6 @@ class SqliteIndex:
             (match, json.dumps([r[0] for r in rows])),
         ).fetchall())
         videos = self._video_map(r[8] for r in rows)
-        hits = []
         for row in rows:
             moment = _moment(row)
             text, spans = unmark(marked.get(moment.id, moment.text))
@@ -255,7 +274,7 @@ class SqliteIndex:
     def _by_presence(self, q: Query) -> list[Hit]:
         where, params = _filters(q, table="p")
         rows = self._db.execute(
-            f"SELECT p.video_id, p.label, p.k, p.t_start, p.t_end FROM presence p JOIN videos v ON v.id = p.video_id "
+            f"SELECT p.video_id, p.label, p.k, p.t_start, p.t_end FROM presence p "
             f"WHERE p.label = ? AND p.k = ?{where} ORDER BY p.length DESC LIMIT ?",  # the index's own order
             [q.label, q.min_count, *params, q.limit],
         ).fetchall()
@@ -268,7 +287,7 @@ class SqliteIndex:
     def _listed(self, q: Query) -> list[Hit]:
         where, params = _filters(q)
         rows = self._db.execute(
-            f"SELECT {_MOMENT_COLUMNS} FROM moments m JOIN videos v ON v.id = m.video_id WHERE 1 = 1{where} "
+            f"SELECT {_MOMENT_COLUMNS} FROM moments m WHERE 1 = 1{where} "
             "ORDER BY m.video_id, m.t_start LIMIT ?",  # as indexed, so a listing stops at its limit
             [*params, q.limit],
         ).fetchall()
@@ -301,9 +320,6 @@ def _filters(q: Query, table: str = "m") -> tuple[str, list]:
     if q.kinds and table == "m":
         where += f" AND m.kind IN ({', '.join('?' * len(q.kinds))})"
         params += list(q.kinds)
-    if q.video_glob:
-        where += " AND (v.name GLOB ? OR v.media_path GLOB ?)"
-        params += [q.video_glob, q.video_glob]
     if q.start is not None:
         where += f" AND {table}.t_end >= ?"
         params.append(q.start)
