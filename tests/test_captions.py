@@ -96,13 +96,6 @@ def test_structured_and_plain_answers():
         caption.answer_text({"choices": []})
 
 
-def test_summary_request_is_bounded():
-    captions = [caption.parse_result(completion("x" * 500), float(t), "scene") for t in range(100)]
-    job = caption.build_summary_job(captions, [], Settings(), "Summarise.", max_chars=2000)
-    content = job["openai_input"]["messages"][0]["content"]
-    assert content.startswith("Summarise.") and content.endswith("[… truncated]") and len(content) < 2100
-
-
 class FakeVLM:
     def __init__(self, *answers):
         self.answers = list(answers)

@@ -29,6 +29,7 @@ from .cost import load_pricing
 from .pipeline import VideoProgress, analyze_video, endpoint_limits
 from .report.model import Report
 from .batch_index import IndexWriter
+from .index import add_report, default_location
 from .media.sampler import usable_cpus
 from .report.writers import write_report
 from .transports import make_transport
@@ -269,6 +270,7 @@ async def run_batch(
     limits = endpoint_limits(transport)
     slots = asyncio.Semaphore(max(1, jobs))
     cpus = max(1, usable_cpus() // max(1, min(jobs, len(todo) or 1)))
+    index_path = default_location(settings.index, settings.out)
 
     def finished(outcome: Outcome) -> None:
         outcome.done = True
@@ -286,7 +288,7 @@ async def run_batch(
                 outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget, cpus)
                 outcome.folder = folders[outcome.input]
                 outcome.partial = outcome.report.status == "partial"
-                await _write_whole(outcome, video.formats, finished)
+                await _write_whole(outcome, video.formats, index_path, finished)
             except (ConfigError, BudgetExceeded):
                 raise  # wrong for every video (a bad key, the budget spent): stop the batch
             except VidagentError as exc:
@@ -324,11 +326,16 @@ async def run_batch(
     return [o for o in outcomes if o.done]
 
 
-async def _write_whole(outcome: Outcome, formats: list[str], finished) -> None:
-    """Write the video's report files off the event loop (HTML thumbnails decode the video
-    again). Once begun they are finished even if the run is cancelled meanwhile, and the
-    index records the video, so an interrupt never leaves a report on disk the index lacks."""
-    writing = asyncio.ensure_future(asyncio.to_thread(write_report, outcome.report, outcome.folder, formats))
+async def _write_whole(outcome: Outcome, formats: list[str], index_path: str, finished) -> None:
+    """Write the video's report files and add it to the search index, off the event loop
+    (HTML thumbnails decode the video again). Once begun this is finished even if the run
+    is cancelled meanwhile, and the batch index records the video, so an interrupt never
+    leaves a report on disk that the indexes lack."""
+    def write() -> None:
+        write_report(outcome.report, outcome.folder, formats)
+        add_report(index_path, outcome.folder / "report.json", outcome.report)
+
+    writing = asyncio.ensure_future(asyncio.to_thread(write))
     try:
         await asyncio.shield(writing)
     except asyncio.CancelledError:

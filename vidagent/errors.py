@@ -89,3 +89,7 @@ class Interrupted(VidagentError):
     """The user or the CI runner stopped the run (SIGINT/SIGTERM)."""
 
     exit_code = 130
+
+
+class IndexStoreError(VidagentError):
+    """The search index cannot be opened, read or written (vidagent/index)."""

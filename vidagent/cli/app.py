@@ -156,6 +156,10 @@ def analyze(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop at the first failed video (jobs in flight are cancelled).", rich_help_panel=_BATCH)
     ] = False,
+    index: Annotated[
+        Optional[str],
+        typer.Option("--index", help="Search index each report is added to: a file (share one across runs) or a postgresql:// URL. Default: <out>/index.sqlite.", rich_help_panel=_OUTPUT),
+    ] = None,
     cache: Annotated[
         Optional[bool],
         typer.Option("--cache/--no-cache", help="Reuse finished jobs from the job cache, so a rerun redoes only unfinished work. [default: on]", show_default=False, rich_help_panel=_BATCH),
@@ -187,6 +191,7 @@ def analyze(
         backend=backend,
         local_endpoints=_split(local_endpoints),
         cache=cache,
+        index=index,
         max_cost_usd=max_cost_usd,
         runpod_base_url=runpod_base_url,
         detect=detect,
@@ -286,12 +291,16 @@ def _register_commands() -> None:
     from .cost import cost_estimate_command
     from .deploy import deploy_command
     from .report import report_command
+    from .search import ask_command, index_command, search_command
     from .serve import serve_command
 
     app.command("cost-estimate")(cost_estimate_command)
     app.command("deploy")(deploy_command)
     app.command("report")(report_command)
     app.command("serve")(serve_command)
+    app.command("index")(index_command)
+    app.command("search")(search_command)
+    app.command("ask")(ask_command)
 
 
 _register_commands()

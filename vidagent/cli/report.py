@@ -33,13 +33,14 @@ def report_command(
     """Re-render report files (HTML, subtitles) from a report.json without running models."""
     from ..errors import ConfigError
     from ..files import atomic_write
+    from ..report.reader import read_report
     from ..report.writers import WRITERS
 
     chosen = _split(formats) or ["html"]
     unknown = [f for f in chosen if f not in WRITERS]
     if unknown:
         raise ConfigError(f"unknown format {', '.join(unknown)} (choose from {', '.join(WRITERS)})")
-    report = load_report(report_json)
+    report = read_report(report_json)
     folder = out or report_json.parent
     folder.mkdir(parents=True, exist_ok=True)
     for fmt in chosen:
@@ -51,30 +52,6 @@ def report_command(
         else:
             text = render(report)
         print(atomic_write(folder / name, text))
-
-
-def load_report(path: Path):
-    """Read a report; one written before schema 1.2 gets its tracks and events computed."""
-    from pydantic import ValidationError
-
-    from ..errors import ConfigError
-    from ..report.events import build_events
-    from ..report.model import Report
-    from ..report.tracks import build_tracks, count_objects
-
-    try:
-        report = Report.model_validate_json(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: not a vidagent report ({exc.error_count()} problems, first: "
-                          f"{exc.errors()[0]['msg']})") from None
-    if report.detections and not report.tracks:
-        report.tracks = build_tracks(report.detections)
-        report.object_counts = count_objects(report.tracks)
-    if not report.events:
-        report.events = build_events(report.tracks, report.transcript, report.captions)
-    return report
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -25,7 +25,7 @@ from ..media.audio import AudioChunk
 from ..media.probe import MediaInfo
 from ..media.sampler import SampledFrame
 from ..report.model import Caption, EndpointUsage, FrameDetections, Segment
-from ..tasks import caption, detect, transcribe
+from ..tasks import caption, detect, summary, transcribe
 from ..transports import JobResult, Router
 from .language import LanguageLock
 from .streams import iterate_in_thread
@@ -49,7 +49,7 @@ class Collected:
     languages: list[tuple[str | None, float | None, float]] = field(default_factory=list)
     usage: dict[str, EndpointUsage] = field(default_factory=dict)
     captions: list[Caption] = field(default_factory=list)
-    summary: str | None = None
+    summary: Any = None  # an EvidencedSummary (tasks/summary.py), which the Report unpacks
     silent_chunks: int = 0
     audio_chunks: int = 0
     segments_without_words: bool = False
@@ -195,17 +195,31 @@ class VideoRun:
                           count_progress=False)
 
     async def summarise(self) -> None:
-        prompt = caption.load_prompt(self.settings.summary_prompt, "summary.txt")
-        captions = sorted(self.collected.captions, key=lambda c: c.t)
-        segments = sorted(self.collected.segments, key=lambda s: s.start)
-        payload = caption.build_summary_job(captions, segments, self.settings, prompt)
-
-        def done(result: JobResult) -> None:
-            self.collected.summary = caption.answer_text(result.output).strip()
+        """The summary: parts, then the whole (tasks/summary.py), every request bounded by
+        the VLM's slots; a failure leaves the report partial, not the video failed."""
+        async def submit(payload: dict[str, Any]) -> dict[str, Any]:
+            async with self.limits[caption.ENDPOINT]:
+                self.in_flight[caption.ENDPOINT] = self.in_flight.get(caption.ENDPOINT, 0) + 1
+                try:
+                    result = await self._submit(caption.ENDPOINT, payload)
+                finally:
+                    self.in_flight[caption.ENDPOINT] -= 1
+                    self._moved()
+            self.budget.charge(caption.ENDPOINT, result)
             self.collected.record(caption.ENDPOINT, result, 1, caption.token_usage(result.output))
+            return result.output
 
-        await self._start("summary", caption.ENDPOINT, payload, done, lambda: None, count_progress=False)
-        await self._drain()
+        try:
+            # An EvidencedSummary: the Report takes it as `summary` (text, sentences, warnings).
+            self.collected.summary = await summary.summarise(
+                self.collected.captions, self.collected.segments, self.settings, submit)
+        except (ConfigError, BudgetExceeded):
+            raise
+        except BackendError as exc:
+            self.collected.failures.append(Failure("summary", str(exc)))
+        except MALFORMED as exc:
+            self.collected.failures.append(Failure(
+                "summary", f"vlm sent a reply vidagent cannot read ({type(exc).__name__}: {str(exc)[:200]})"))
 
     # -- starting, running, failing -----------------------------------------------------------
 

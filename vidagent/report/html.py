@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import __version__
 from .events import short_clock, span
+from ..media.probe import MediaInfo
 from .model import FrameDetections, Report
 from ..files import atomic_write
 
@@ -44,7 +45,7 @@ def render_html(report: Report, video: Path | None = None) -> str:
             frames = grab_frames(source, report, [t for t, _ in wanted])
         except Exception as exc:  # a damaged file costs the pictures, never the page
             note = f"Could not decode thumbnails from {source}: {exc}"
-    return _template("report.html.j2").render(**page_context(report, wanted, frames, note))
+    return template("report.html.j2").render(**page_context(report, wanted, frames, note))
 
 
 def find_video(report: Report, video: Path | None) -> Path | None:
@@ -70,16 +71,22 @@ def key_times(report: Report) -> list[tuple[float, str]]:
 
 def grab_frames(path: Path, report: Report, times: list[float]) -> dict[float, tuple[bytes, int, int]]:
     """JPEG, width, height of the first frame at or after each time (report clock)."""
+    return grab_media_frames(path, report.media, times)
+
+
+def grab_media_frames(path: Path, media: MediaInfo, times: list[float], side: int = THUMB_SIDE,
+                      quality: int = THUMB_QUALITY) -> dict[float, tuple[bytes, int, int]]:
+    """grab_frames for a video known by its MediaInfo; `side` is the long side in pixels."""
     from ..media.probe import open_container
     from ..media.jpeg import encode_jpeg
 
-    offset, rotation = report.media.start_time_s, report.media.rotation
+    offset, rotation = media.start_time_s, media.rotation
     wanted = sorted(set(round(t, 3) for t in times))
-    half_frame = 0.5 / (report.media.fps or 30.0)
+    half_frame = 0.5 / (media.fps or 30.0)
     found: dict[float, tuple[bytes, int, int]] = {}
 
     def encode(frame) -> tuple[bytes, int, int]:
-        jpeg, planes = encode_jpeg(frame, THUMB_SIDE, rotation, THUMB_QUALITY)
+        jpeg, planes = encode_jpeg(frame, side, rotation, quality)
         height, width = planes[0].shape
         return jpeg, width, height
 
@@ -206,7 +213,7 @@ def _script_data(report: Report, thumbs: list[dict], colors: dict) -> dict:
 def write_index_html(rows: list[dict[str, Any]], out: Path) -> Path:
     """index.html beside index.json: one line per input, linking its report.html."""
     entries = [{**row, "link": _report_link(row.get("folder"), out)} for row in rows]
-    html = _template("index.html.j2").render(rows=entries, clock=short_clock, version=__version__)
+    html = template("index.html.j2").render(rows=entries, clock=short_clock, version=__version__)
     out.mkdir(parents=True, exist_ok=True)
     return atomic_write(out / "index.html", html)
 
@@ -225,7 +232,7 @@ def _report_link(folder: str | None, out: Path) -> str | None:
     return None
 
 
-def _template(name: str):
+def template(name: str):
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ..media.probe import MediaInfo
 
@@ -102,6 +102,31 @@ class Event(BaseModel):
     text: str
 
 
+class SummarySentence(BaseModel):
+    """One sentence of the summary and the times it rests on (vidagent/tasks/summary.py)."""
+
+    text: str = Field(description="The sentence, without its citations.")
+    times: list[float] = Field(
+        default_factory=list,
+        description="Seconds it cites; each falls on a caption or speech segment of this report.",
+    )
+
+
+class EvidencedSummary(BaseModel):
+    """What the summary stage produces; Report takes it in place of the `summary` text."""
+
+    sentences: list[SummarySentence]
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        from .events import short_clock as clock
+
+        return " ".join(
+            s.text + "".join(f" [{clock(t)}]" for t in s.times) for s in self.sentences
+        ).strip()
+
+
 class Report(BaseModel):
     schema_version: str = SCHEMA_VERSION
     status: Literal["complete", "partial"] = Field(
@@ -115,7 +140,10 @@ class Report(BaseModel):
     detections: list[FrameDetections] = Field(default_factory=list)
     transcript: Transcript = Field(default_factory=Transcript)
     captions: list[Caption] = Field(default_factory=list)
-    summary: str | None = None
+    summary: str | None = Field(None, description="The summary as text, each sentence followed by its [MM:SS] citations.")
+    summary_sentences: list[SummarySentence] = Field(
+        default_factory=list, description="The summary sentence by sentence, with the times each rests on."
+    )
     tracks: list[Track] = Field(default_factory=list, description="Detections linked into objects.")
     events: list[Event] = Field(default_factory=list, description="Appearances, crowds, speech, scene changes.")
     object_counts: dict[str, int] = Field(
@@ -128,3 +156,14 @@ class Report(BaseModel):
         default_factory=dict,
         description="Where each endpoint's jobs ran: runpod (billed), local, or openai:<host>.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _evidenced_summary(cls, data):
+        # The pipeline hands the summary stage's result over as `summary`; it becomes the
+        # text, the sentences and the stage's warnings.
+        if isinstance(data, dict) and isinstance(data.get("summary"), EvidencedSummary):
+            summary = data["summary"]
+            data = {**data, "summary": summary.text or None, "summary_sentences": summary.sentences,
+                    "warnings": [*data.get("warnings", []), *summary.warnings]}
+        return data

@@ -1,4 +1,4 @@
-"""Caption and summary jobs: OpenAI chat-completion requests in the vLLM worker's envelope.
+"""Caption jobs: OpenAI chat-completion requests in the vLLM worker's envelope.
 
 The payload is `{"openai_route": "/v1/chat/completions", "openai_input": {...}}`, which
 RunPod's vLLM worker takes as a job, `vidagent serve` and the local `vlm` worker take as
@@ -104,23 +104,6 @@ def parse_result(output: dict[str, Any], t: float, reason: str) -> Caption:
         visible_text=answer.visible_text,
         structured=True,
     )
-
-
-def build_summary_job(captions: list[Caption], segments: list[Segment], settings: Settings, prompt: str,
-                      max_chars: int = 24_000) -> dict[str, Any]:
-    lines = [f"[{clock(c.t)}] caption: {c.text}" for c in captions]
-    lines += [f"[{clock(s.start)}] speech: {s.text}" for s in segments]
-    lines.sort()
-    material = "\n".join(lines)
-    if len(material) > max_chars:  # keep the request inside the model's context
-        material = material[:max_chars] + "\n[… truncated]"
-    body = {
-        "model": settings.vlm_model,
-        "messages": [{"role": "user", "content": f"{prompt}\n\n{material}"}],
-        "max_tokens": settings.summary_max_tokens,
-        "temperature": 0,
-    }
-    return {"openai_route": CHAT_ROUTE, "openai_input": body}
 
 
 def answer_text(output: dict[str, Any]) -> str:
