@@ -104,3 +104,8 @@ def test_analyze_shows_the_backends_when_the_run_starts(run_cli, sample, tmp_pat
                      "--no-cache", "--progress", "lines")
     assert result.code == 0, result
     assert result.stderr.splitlines()[0] == "backends: whisper local, yolo local"
+
+
+def test_a_vlm_base_url_is_used_even_with_backend_local_unless_the_vlm_is_named_local():
+    assert decide(backend="local", vlm_base_url="http://localhost:8000/v1")["vlm"] == "openai"
+    assert decide(backend="local", vlm_base_url="http://localhost:8000/v1", local_endpoints=["vlm"])["vlm"] == "local"

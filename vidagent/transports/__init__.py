@@ -100,10 +100,12 @@ def decide_backends(settings: Settings, endpoints: list[str]) -> dict[str, str]:
     chosen: dict[str, str] = {}
     remote = []
     for endpoint in endpoints:
-        if settings.backend == "local" or endpoint in settings.local_endpoints:
+        if endpoint in settings.local_endpoints:
             chosen[endpoint] = "local"
-        elif endpoint == "vlm" and settings.vlm_base_url:
+        elif endpoint == "vlm" and settings.vlm_base_url:  # a server named outright wins over --backend
             chosen[endpoint] = "openai"
+        elif settings.backend == "local":
+            chosen[endpoint] = "local"
         else:
             remote.append(endpoint)
     missing = [e for e in remote if not settings.endpoint_id(e)]
