@@ -23,7 +23,7 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path):
     assert settings.detect_fps == 2  # file
     assert settings.detect_size == 480  # env beats file
     assert settings.yolo_batch == 12  # flag beats env
-    assert settings.whisper_model == "large-v3-turbo"  # default
+    assert settings.whisper_model == "turbo"  # default: large-v3-turbo by the name every worker accepts
     assert settings.language is None  # an unset flag does not override
 
 

@@ -79,7 +79,7 @@ class Settings(BaseModel):
     vlm_concurrency: int = Field(8, ge=1, le=256, description="VLM requests in flight.")
 
     whisper_model: str = Field(
-        "large-v3-turbo", description="Whisper model: name, local path or offline:<name>."
+        "turbo", description="Whisper model: name (turbo is large-v3-turbo, the name RunPod's official worker accepts), local path or offline:<name>."
     )
     language: str | None = Field(None, description="Spoken language code; detected if unset.")
     language_detection: Literal["once", "per_chunk"] = Field(

@@ -124,7 +124,7 @@ def analyze(
     ] = None,
     whisper_model: Annotated[
         Optional[str],
-        typer.Option(help="Whisper model: name (large-v3-turbo, turbo, small…), folder, or offline:tiny.en. [default: large-v3-turbo]", rich_help_panel=_MODELS),
+        typer.Option(help="Whisper model: name (turbo = large-v3-turbo, small…), folder, or offline:tiny.en. Default: turbo", rich_help_panel=_MODELS),
     ] = None,
     language: Annotated[
         Optional[str],

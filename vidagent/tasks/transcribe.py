@@ -7,8 +7,10 @@ and each segment is rebuilt to start at its first word and end at its last, spli
 wherever the speaker pauses for `segment_pause_s` or more. Word times come from Whisper's
 attention alignment, which gives a pause to the word before it; each word is trimmed to
 the part of its span where the audio is loud (the chunk's samples are at hand), so the
-pause shows. A worker that returns no words (RunPod's official worker-faster_whisper
-drops them from its segments) keeps Whisper's segment times, and the report says so.
+pause shows. RunPod's official worker-faster_whisper returns the words in one list beside
+its segments (`word_timestamps`), not in them: they are given back to their segments by
+time. A worker that returns no words at all keeps Whisper's segment times, and the report
+says so.
 """
 
 from __future__ import annotations
@@ -57,11 +59,12 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
     segments: list[Segment] = []
     had_words = True
     voiced = _Voiced(chunk)
-    for raw in raw_segments:
+    loose = _words_by_segment(raw_segments, output.get("word_timestamps"))
+    for i, raw in enumerate(raw_segments):
         text = str(raw.get("text") or "")
         if not text.strip():
             continue
-        words = raw.get("words")
+        words = raw.get("words", loose[i])
         if words is None:
             had_words = False
             segments.append(Segment(start=_at(raw["start"], chunk), end=_at(raw["end"], chunk), text=text.strip(),
@@ -82,6 +85,21 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
     probability = output.get("language_probability")
     return Transcribed(segments, output.get("detected_language"),
                        float(probability) if probability is not None else None, had_words)
+
+
+def _words_by_segment(segments: list[dict], words: Any) -> list[list[dict] | None]:
+    """A flat word list (the official worker's `word_timestamps`) handed back to the
+    segments it came from: each word to the segment its middle falls in, else the nearest."""
+    if not isinstance(words, list) or not segments:
+        return [None] * len(segments)
+    owned: list[list[dict] | None] = [[] for _ in segments]
+    for word in words:
+        middle = (float(word["start"]) + float(word["end"])) / 2
+        best = min(range(len(segments)), key=lambda i: 0.0 if float(segments[i]["start"]) <= middle
+                   <= float(segments[i]["end"]) else min(abs(middle - float(segments[i]["start"])),
+                                                         abs(middle - float(segments[i]["end"]))))
+        owned[best].append(word)
+    return owned
 
 
 def split_at_pauses(words: list[Word], pause_s: float) -> list[list[Word]]:
