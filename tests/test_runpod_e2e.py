@@ -21,12 +21,13 @@ FAST = ("--config", OFFLINE_CONFIG, "--detect-fps", "2", "--yolo-batch", "4", "-
 
 
 class Server:
-    def __init__(self, *args: str, workers: int = 1, extra_env: dict | None = None):
+    def __init__(self, *args: str, workers: int = 1, extra_env: dict | None = None,
+                 handlers: tuple[str, str] = ("endpoints/yolo/handler.py", "endpoints/whisper/handler.py")):
         self.stderr_path = Path(os.environ["VIDAGENT_CACHE_DIR"]).parent / f"serve-{time.time_ns()}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vidagent", "serve", "--port", "0", "--api-key", KEY,
-             "--endpoint", f"yolo-ep=endpoints/yolo/handler.py:{workers}",
-             "--endpoint", f"whisper-ep=endpoints/whisper/handler.py:{workers}", *args],
+             "--endpoint", f"yolo-ep={handlers[0]}:{workers}",
+             "--endpoint", f"whisper-ep={handlers[1]}:{workers}", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"), text=True,
             env={**os.environ, "VIDAGENT_YOLO_MODEL": "offline:yolo11n-random",
                  "VIDAGENT_WHISPER_MODEL": "offline:tiny.en", "VIDAGENT_WORKER_CONCURRENCY": "1",
@@ -84,9 +85,10 @@ def test_runpod_report_equals_local_report(server, run_cli, sample, tmp_path):
     # backend auto picks runpod once the endpoint ids are set
     auto_result, auto = analyze(run_cli, sample, tmp_path / "auto", server.env())
     assert comparable(auto) == comparable(local) and auto["usage"]["yolo"]["jobs"] == 5
-    # The key appears nowhere: not in output, logs or reports.
-    written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
-    for text in (remote_result.stdout, remote_result.stderr, auto_result.stdout, auto_result.stderr, written):
+    # The key appears nowhere: not in output, logs, reports or the search index.
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert KEY.encode() not in written
+    for text in (remote_result.stdout, remote_result.stderr, auto_result.stdout, auto_result.stderr):
         assert KEY not in text
 
 
