@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vidagent.report import tracks as tracking
-from vidagent.report.events import build_events, crowds, short_clock
+from vidagent.report.events import build_events, crowds
+from vidagent.timefmt import short_clock
 from vidagent.report.model import Caption, DetectedObject, FrameDetections, Segment, Track, Transcript
 from vidagent.report.tracks import assign, build_tracks, count_objects, iou, thin
 

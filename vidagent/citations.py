@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable
 
 # How a time is written in evidence and citations: MM:SS, H:MM:SS past an hour.
-from .report.events import short_clock as clock
+from .timefmt import short_clock as clock
 
 TOLERANCE_S = 1.0
 _TIME = r"\d{1,2}(?::\d{2}){1,2}(?:\.\d+)?"

@@ -13,6 +13,14 @@ def clock(seconds: float, decimal_marker: str = ".", always_hours: bool = True) 
     return f"{head}{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"
 
 
+def short_clock(seconds: float) -> str:
+    """`MM:SS`, or `H:MM:SS` past an hour: for people, not for subtitles."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
 def subtitles(cues: list[tuple[float, float, str]], fmt: str) -> str:
     """Cues (start, end, text) as an SRT or WebVTT document.
 

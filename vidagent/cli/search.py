@@ -169,7 +169,7 @@ def _time(text: str | None, option: str) -> float | None:
 
 
 def _describe(q) -> str:
-    from ..report.events import short_clock
+    from ..timefmt import short_clock
 
     parts = []
     if q.label:
@@ -201,7 +201,8 @@ def _print_hits(hits, clips) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from ..report.events import short_clock, span
+    from ..report.events import span
+    from ..timefmt import short_clock
 
     console = Console(highlight=False, soft_wrap=True)
     width = max((len(h.video.name) for h in hits), default=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, MediaError, VidagentError
 from ..media.probe import MediaInfo
-from ..report.events import short_clock
+from ..timefmt import short_clock
 from . import Hit
 from .frames import source_of
 

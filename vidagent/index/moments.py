@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..report.events import short_clock, span
+from ..report.events import span
+from ..timefmt import short_clock
 from ..report.model import Report
 
 KINDS = ("speech", "caption", "event", "object", "summary")

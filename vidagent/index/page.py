@@ -15,7 +15,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .. import __version__
-from ..report.events import short_clock, span
+from ..report.events import span
+from ..timefmt import short_clock
 from . import Hit
 from .frames import Pictures, source_of
 

@@ -21,7 +21,7 @@ import queue
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Literal
@@ -33,6 +33,7 @@ from .audio import AudioChunk
 from .jpeg import encode_jpeg, scaled_size
 from .probe import MediaInfo, open_container
 from .signature import signature
+from .stats import ExtractStats
 
 FrameKind = Literal["detect", "caption"]
 _ENCODE_AHEAD = 8  # frames handed to the encoder thread before the decoder waits for it
@@ -54,17 +55,6 @@ class SampledFrame:
     width: int  # of the JPEG, upright
     height: int
     signature: np.ndarray | None = None  # 8x8 luminance grid (captions/policy.py), caption frames
-
-
-@dataclass
-class ExtractStats:
-    """What the pass saw; filled in as it runs, read by the pipeline for warnings."""
-
-    decoded_frames: int = 0
-    skipped_frames: int = 0  # dropped undecoded: picked by no FrameSpec, referenced by no frame
-    last_video_t: float = 0.0
-    damaged_packets: int = 0
-    warnings: list[str] = field(default_factory=list)
 
 
 def extract(

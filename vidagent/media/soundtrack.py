@@ -17,7 +17,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioChunk, AudioChunker
 from .probe import MediaInfo, open_container
-from .sampler import ExtractStats
+from .stats import ExtractStats
 from .speech import SPEECH_SCORE, speech_score
 
 # How far the samples decoded so far may fall behind the packets' timestamps before the

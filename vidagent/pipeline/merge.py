@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from .. import __version__
 from ..config import SECRET_FIELDS, Settings
 from ..media.probe import MediaInfo
-from ..media.sampler import ExtractStats
+from ..media.stats import ExtractStats
 from ..report.events import build_events
 from ..report.model import Report, Transcript
 from ..report.tracks import build_tracks, count_objects

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import Stalled, VidagentError
 from ..media.child import extract_frames_in_child
 from ..media.probe import MediaInfo, probe
-from ..media.sampler import ExtractStats
+from ..media.stats import ExtractStats
 from ..media.soundtrack import choose_streams, extract_audio
 from ..plan import SamplingPlan, make_plan
 from ..report.model import Report

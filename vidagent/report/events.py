@@ -9,18 +9,11 @@
 
 from __future__ import annotations
 
+from ..timefmt import short_clock
 from .model import Caption, Event, Track, Transcript
 
 MERGE_GAP_S = 1.0
 MIN_CROWD = 2
-
-
-def short_clock(seconds: float) -> str:
-    """`MM:SS`, or `H:MM:SS` past an hour: for people, not for subtitles."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def span(start: float, end: float) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .events import short_clock, span
+from ..timefmt import short_clock
+from .events import span
 from ..media.probe import MediaInfo
 from .model import FrameDetections, Report
 from ..files import atomic_write

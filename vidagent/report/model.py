@@ -120,7 +120,7 @@ class EvidencedSummary(BaseModel):
 
     @property
     def text(self) -> str:
-        from .events import short_clock as clock
+        from ..timefmt import short_clock as clock
 
         return " ".join(
             s.text + "".join(f" [{clock(t)}]" for t in s.times) for s in self.sentences
