@@ -48,7 +48,7 @@ def analyze(
     ] = None,
     out: Annotated[
         Optional[Path],
-        typer.Option("--out", "-o", help="Output folder; each video gets DIR/<name>/. [default: vidagent-out]", rich_help_panel=_OUTPUT),
+        typer.Option("--out", "-o", help="Output folder; each video gets DIR/<name>/. Default: vidagent-out.", rich_help_panel=_OUTPUT),
     ] = None,
     config: Annotated[
         Optional[Path],
@@ -56,11 +56,11 @@ def analyze(
     ] = None,
     formats: Annotated[
         Optional[list[str]],
-        typer.Option("--format", "-f", help="Report files: json, srt, vtt, html, captions_srt, captions_vtt, events_srt, events_vtt; repeat or comma-separate. [default: json,srt,vtt,html]", rich_help_panel=_OUTPUT),
+        typer.Option("--format", "-f", help="Report files: json, srt, vtt, html, captions_srt, captions_vtt, events_srt, events_vtt; repeat or comma-separate. Default: json,srt,vtt,html.", rich_help_panel=_OUTPUT),
     ] = None,
     backend: Annotated[
         Optional[str],
-        typer.Option(help="Where models run: local (this process), runpod (serverless endpoints), auto (runpod when the stages' RUNPOD_*_ENDPOINT_ID are set, local when none is). [default: auto]", rich_help_panel=_STAGES),
+        typer.Option(help="Where models run: local (this process), runpod (serverless endpoints), auto (runpod when the stages' RUNPOD_*_ENDPOINT_ID are set, local when none is). Default: auto.", rich_help_panel=_STAGES),
     ] = None,
     local_endpoints: Annotated[
         Optional[list[str]],
@@ -72,43 +72,43 @@ def analyze(
     ] = None,
     detect: Annotated[
         Optional[bool],
-        typer.Option("--detect/--no-detect", help="Run object detection. [default: on]", show_default=False, rich_help_panel=_STAGES),
+        typer.Option("--detect/--no-detect", help="Run object detection. Default: on.", show_default=False, rich_help_panel=_STAGES),
     ] = None,
     transcribe: Annotated[
         Optional[bool],
-        typer.Option("--transcribe/--no-transcribe", help="Run speech transcription. [default: on]", show_default=False, rich_help_panel=_STAGES),
+        typer.Option("--transcribe/--no-transcribe", help="Run speech transcription. Default: on.", show_default=False, rich_help_panel=_STAGES),
     ] = None,
     caption: Annotated[
         Optional[bool],
-        typer.Option("--caption/--no-caption", help="Caption frames with the VLM when the policy says (scene change, trigger class, coverage). [default: off]", show_default=False, rich_help_panel=_STAGES),
+        typer.Option("--caption/--no-caption", help="Caption frames with the VLM when the policy says (scene change, trigger class, coverage). Default: off.", show_default=False, rich_help_panel=_STAGES),
     ] = None,
     summary: Annotated[
         Optional[bool],
-        typer.Option("--summary/--no-summary", help="One VLM summary of the video from captions and transcript. [default: off]", show_default=False, rich_help_panel=_STAGES),
+        typer.Option("--summary/--no-summary", help="One VLM summary of the video from captions and transcript. Default: off.", show_default=False, rich_help_panel=_STAGES),
     ] = None,
     detect_fps: Annotated[
         Optional[float],
-        typer.Option(help="Detection frames per second of video. [default: 10]", rich_help_panel=_SAMPLING),
+        typer.Option(help="Detection frames per second of video. Default: 10.", rich_help_panel=_SAMPLING),
     ] = None,
     detect_size: Annotated[
         Optional[int],
-        typer.Option(help="Long side of detection frames in pixels; also YOLO's imgsz. [default: 640]", rich_help_panel=_SAMPLING),
+        typer.Option(help="Long side of detection frames in pixels; also YOLO's imgsz. Default: 640.", rich_help_panel=_SAMPLING),
     ] = None,
     audio_chunk_s: Annotated[
         Optional[float],
-        typer.Option("--audio-chunk", help="Target seconds of audio per transcription job; cuts fall in pauses. [default: 60]", rich_help_panel=_SAMPLING),
+        typer.Option("--audio-chunk", help="Target seconds of audio per transcription job; cuts fall in pauses. Default: 60.", rich_help_panel=_SAMPLING),
     ] = None,
     yolo_model: Annotated[
         Optional[str],
-        typer.Option(help="YOLO weights: name (yolo11m.pt), path, or offline:yolo11n-random. [default: yolo11m.pt]", rich_help_panel=_MODELS),
+        typer.Option(help="YOLO weights: name (yolo11m.pt), path, or offline:yolo11n-random. Default: yolo11m.pt.", rich_help_panel=_MODELS),
     ] = None,
     yolo_conf: Annotated[
         Optional[float],
-        typer.Option("--conf", help="Minimum detection confidence, 0-1. [default: 0.25]", rich_help_panel=_MODELS),
+        typer.Option("--conf", help="Minimum detection confidence, 0-1. Default: 0.25.", rich_help_panel=_MODELS),
     ] = None,
     yolo_batch: Annotated[
         Optional[int],
-        typer.Option(help="Frames per detection job. [default: 32]", rich_help_panel=_MODELS),
+        typer.Option(help="Frames per detection job. Default: 32.", rich_help_panel=_MODELS),
     ] = None,
     caption_trigger_classes: Annotated[
         Optional[list[str]],
@@ -116,7 +116,7 @@ def analyze(
     ] = None,
     vlm_model: Annotated[
         Optional[str],
-        typer.Option(help="VLM model name as the server knows it. [default: Qwen/Qwen3-VL-8B-Instruct]", rich_help_panel=_MODELS),
+        typer.Option(help="VLM model name as the server knows it. Default: Qwen/Qwen3-VL-8B-Instruct.", rich_help_panel=_MODELS),
     ] = None,
     vlm_base_url: Annotated[
         Optional[str],
@@ -132,11 +132,11 @@ def analyze(
     ] = None,
     audio_stream: Annotated[
         Optional[str],
-        typer.Option(help="Audio stream to transcribe: auto (the one that carries speech; skipped ones are named), all, or N (0 = first audio stream). [default: auto]", rich_help_panel=_MODELS),
+        typer.Option(help="Audio stream to transcribe: auto (the one that carries speech; skipped ones are named), all, or N (0 = first audio stream). Default: auto.", rich_help_panel=_MODELS),
     ] = None,
     word_timestamps: Annotated[
         Optional[bool],
-        typer.Option("--word-timestamps/--no-word-timestamps", help="Add per-word times to the transcript. [default: off]", show_default=False, rich_help_panel=_MODELS),
+        typer.Option("--word-timestamps/--no-word-timestamps", help="Add per-word times to the transcript. Default: off.", show_default=False, rich_help_panel=_MODELS),
     ] = None,
     manifest: Annotated[
         Optional[Path],
@@ -162,7 +162,7 @@ def analyze(
     ] = None,
     cache: Annotated[
         Optional[bool],
-        typer.Option("--cache/--no-cache", help="Reuse finished jobs from the job cache, so a rerun redoes only unfinished work. [default: on]", show_default=False, rich_help_panel=_BATCH),
+        typer.Option("--cache/--no-cache", help="Reuse finished jobs from the job cache, so a rerun redoes only unfinished work. Default: on.", show_default=False, rich_help_panel=_BATCH),
     ] = None,
     progress: Annotated[
         str,
