@@ -34,6 +34,11 @@ from .streams import iterate_in_thread
 MALFORMED = (KeyError, ValueError, TypeError, IndexError, AttributeError, ValidationError)
 
 
+def unreadable(endpoint: str, exc: Exception) -> JobFailed:
+    """A reply of the wrong shape, as the job's failure."""
+    return JobFailed(f"{endpoint} sent a reply vidagent cannot read ({type(exc).__name__}: {str(exc)[:200]})")
+
+
 @dataclass
 class Failure:
     stage: str  # detect, transcribe, caption, summary
@@ -191,8 +196,8 @@ class VideoRun:
             self.collected.record(caption.ENDPOINT, result, 1, caption.token_usage(result.output))
 
         payload = caption.build_job(frame, context, self.settings, self._caption_prompt)
-        await self._start("caption", caption.ENDPOINT, payload, done, lambda: None, span=(frame.t, frame.t),
-                          count_progress=False)
+        # Progress counts caption candidates (release_captions), not these jobs.
+        await self._start("caption", caption.ENDPOINT, payload, done, lambda: None, span=(frame.t, frame.t), items=0)
 
     async def summarise(self) -> None:
         """The summary: parts, then the whole (tasks/summary.py), every request bounded by
@@ -218,19 +223,18 @@ class VideoRun:
         except BackendError as exc:
             self.collected.failures.append(Failure("summary", str(exc)))
         except MALFORMED as exc:
-            self.collected.failures.append(Failure(
-                "summary", f"vlm sent a reply vidagent cannot read ({type(exc).__name__}: {str(exc)[:200]})"))
+            self.collected.failures.append(Failure("summary", str(unreadable(caption.ENDPOINT, exc))))
 
     # -- starting, running, failing -----------------------------------------------------------
 
     async def _start(self, stage: str, endpoint: str, payload: dict[str, Any], on_result: Callable[[JobResult], None],
-                     on_failure: Callable[[], None], span: tuple[float, float] | None = None, items: int = 1,
-                     count_progress: bool = True) -> None:
+                     on_failure: Callable[[], None], span: tuple[float, float] | None = None,
+                     items: int = 1) -> None:
+        """`items`: what the job advances the stage's progress by when it ends."""
         # Waiting here, not inside the task, is the backpressure that keeps memory flat.
         await self.limits[endpoint].acquire()
         self.in_flight[endpoint] = self.in_flight.get(endpoint, 0) + 1
-        self.jobs.create_task(self._run(stage, endpoint, payload, on_result, on_failure, span,
-                                        items if count_progress else 0))
+        self.jobs.create_task(self._run(stage, endpoint, payload, on_result, on_failure, span, items))
 
     async def _run(self, stage, endpoint, payload, on_result, on_failure, span, items) -> None:
         try:
@@ -239,8 +243,7 @@ class VideoRun:
             try:
                 on_result(result)
             except MALFORMED as exc:
-                raise JobFailed(f"{endpoint} sent a reply vidagent cannot read ({type(exc).__name__}: "
-                                f"{str(exc)[:200]})") from None
+                raise unreadable(endpoint, exc) from None
         except (ConfigError, BudgetExceeded):
             raise  # wrong for every job (a bad key, the budget spent): stop the batch
         except BackendError as exc:
