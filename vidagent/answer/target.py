@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..index import DEFAULT_NAME, IndexStore, open_index
-from ..index.refresh import find_reports, refresh
+from ..index.refresh import refresh
+from ..report.reader import find_reports
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 

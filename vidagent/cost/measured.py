@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 import yaml
 
 from ..errors import ConfigError
+from ..report.reader import find_reports
 from .tables import ENDPOINTS, PriceTable, TimeProfile
 
 
@@ -150,7 +151,9 @@ def read_reports(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
         raise ConfigError("--profile-from needs REPORT files or folders (report.json files of finished runs)")
     reports = []
     for path in paths:
-        files = sorted(path.rglob("report.json")) if path.is_dir() else [path]
+        if not path.exists():
+            raise ConfigError(f"{path}: report not found")
+        files = find_reports([path]) if path.is_dir() else [path]
         if not files:
             raise ConfigError(f"{path}: folder holds no report.json")
         for file in files:

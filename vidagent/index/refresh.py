@@ -11,11 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, VidagentError
-from ..report.reader import read_report
+from ..report.reader import find_reports, read_report
 from . import IndexStore
-
-REPORT_NAME = "report.json"
-
 
 @dataclass
 class Refreshed:
@@ -26,23 +23,6 @@ class Refreshed:
     moments: int = 0  # moments written in this run
     failed: list[str] = field(default_factory=list)  # one line per report that could not be read
     reports: list[str] = field(default_factory=list)  # every report found, as indexed
-
-
-def find_reports(paths: list[Path]) -> list[Path]:
-    """Report files given directly and every report.json under the given folders (hidden
-    folders skipped)."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(
-                p for p in path.rglob(REPORT_NAME)
-                if not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])
-            )
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise ConfigError(f"{path}: no such file or folder")
-    return list(dict.fromkeys(p.resolve() for p in found))
 
 
 def refresh(store: IndexStore, paths: list[Path], force: bool = False) -> Refreshed:

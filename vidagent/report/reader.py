@@ -12,6 +12,23 @@ from .model import Report
 from .tracks import build_tracks, count_objects
 
 
+def find_reports(paths: list[Path]) -> list[Path]:
+    """Report files given directly and every report.json under the given folders (hidden
+    folders skipped)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("report.json")
+                if not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ConfigError(f"{path}: no such file or folder")
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
 def read_report(path: Path) -> Report:
     """Read a report; one written before schema 1.2 gets its tracks and events computed."""
     try:
