@@ -128,9 +128,11 @@ class LineProgress(QuietProgress):
         return _Tracker(self, path)
 
     def on_planned(self, tracker: _Tracker, media: MediaInfo) -> None:
-        audio = "audio" if media.has_audio else "no audio"
-        picture = f"{media.width}x{media.height}" if media.has_video else "audio only,"
-        self.note(f"{tracker.name}: {media.duration_s:.1f}s {picture} {audio}")
+        if media.has_video:
+            what = f"{media.width}x{media.height} " + ("audio" if media.has_audio else "no audio")
+        else:
+            what = "audio only"
+        self.note(f"{tracker.name}: {media.duration_s:.1f}s {what}")
 
     def on_advanced(self, tracker: _Tracker, stage: str, before: int) -> None:
         total = max(1, tracker.totals.get(stage, 1))
