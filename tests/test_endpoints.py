@@ -154,3 +154,21 @@ def test_ultralytics_offline_switch_is_spelled_the_way_every_version_reads_it(tm
             env.update(dict(part.split("=", 1) for part in args.split()))
     assert env["YOLO_OFFLINE"].lower() == "true"
     assert env["YOLO_VERBOSE"].lower() in ("true", "false")
+
+
+def test_the_segment_image_can_decode_on_nvdec():
+    """PyAV's wheel (the one the image installs, as here) carries FFmpeg's NVDEC decoders
+    and the cuda hwaccel; they need the driver's libnvcuvid, which the NVIDIA container
+    runtime mounts only for the `video` capability. (Decoding on a GPU is not tried here:
+    this machine has none.)"""
+    import av
+    from av.codec.hwaccel import hwdevices_available
+
+    assert {"h264_cuvid", "hevc_cuvid"} <= set(av.codecs_available)
+    assert "cuda" in hwdevices_available()
+    env = {}
+    for step, args in instructions((ROOT / "endpoints" / "segment" / "Dockerfile").read_text()):
+        if step == "ENV":
+            env.update(dict(part.split("=", 1) for part in args.split()))
+    assert "video" in env["NVIDIA_DRIVER_CAPABILITIES"].split(",")
+    assert {"VIDAGENT_YOLO_MODEL", "VIDAGENT_WHISPER_MODEL"} <= env.keys()  # both models baked and named
