@@ -269,3 +269,17 @@ def test_runpods_s3_api_hands_workers_the_volume_path(s3, settings, monkeypatch)
     assert published.url == f"/runpod-volume/{published.key}" and published.expires_at is None
     assert store_client.RUNPOD_S3_HOST.match("https://s3api-eu-ro-1.runpod.io/")
     assert not store_client.RUNPOD_S3_HOST.match("https://s3api-eu-ro-1.runpod.io.evil.example/")
+
+
+def test_doctor_says_where_the_keys_come_from_and_never_what_they_are(monkeypatch):
+    from vidagent.storage.client import describe_store
+
+    assert describe_store(Settings())[0] is True and "not configured" in describe_store(Settings())[1]
+    ours = Settings(object_store_bucket="b1", object_store_access_key_id=ACCESS_KEY, object_store_secret_access_key=SECRET_KEY)
+    ok, text = describe_store(ours)
+    assert ok and "VIDAGENT_OBJECT_STORE_ACCESS_KEY_ID" in text and SECRET_KEY not in text and ACCESS_KEY not in text
+    assert describe_store(Settings(object_store_bucket="b1", object_store_secret_access_key=SECRET_KEY))[0] is False
+    monkeypatch.setenv("AWS_PROFILE", "team")
+    assert "AWS_PROFILE" in describe_store(Settings(object_store_bucket="b1"))[1]
+    runpod = Settings(object_store_bucket="vol1", object_store_endpoint_url="https://s3api-eu-ro-1.runpod.io/")
+    assert "/runpod-volume" in describe_store(runpod)[1]

@@ -100,3 +100,27 @@ def store_error(exc: BaseException, settings: Settings, bucket: str, doing: str)
                               "s3:GetObject and s3:ListBucket on the bucket, or use another key")
         return StoreError(f"{where}: could not {doing} ({code or status or 'error'})")
     return StoreError(f"{where}: could not {doing} ({type(cause).__name__})")
+
+
+def describe_store(settings: Settings) -> tuple[bool, str]:
+    """For `vidagent doctor`: what the store would use, never a credential's value; no network."""
+    if not settings.object_store_bucket:
+        return True, "not configured (object_store_bucket): local files are not published to segment workers"
+    import os
+
+    where = f"bucket {settings.object_store_bucket} at {endpoint_label(settings)}"
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        return False, f"{where}; boto3 not installed: pip install 'vidagent[store]'"
+    if settings.object_store_access_key_id and settings.object_store_secret_access_key:
+        keys = f"keys from {ACCESS_KEY_VAR}/{SECRET_KEY_VAR}"
+    elif settings.object_store_access_key_id or settings.object_store_secret_access_key:
+        return False, f"{where}; set both {ACCESS_KEY_VAR} and {SECRET_KEY_VAR}, or neither"
+    elif os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"):
+        keys = "keys from boto3's chain (" + ("AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_ACCESS_KEY_ID") + ")"
+    else:
+        keys = "keys from boto3's chain (~/.aws or an instance role, if any)"
+    urls = ("workers read /runpod-volume (RunPod's S3 API signs no URLs)" if is_runpod_volume(settings)
+            else f"presigned URLs for {settings.object_store_url_ttl_s:g} s")
+    return True, f"{where}; {keys}; {urls}"
