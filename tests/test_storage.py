@@ -102,6 +102,34 @@ def test_a_big_file_goes_up_in_parts(s3, settings, tmp_path, monkeypatch):
     assert hashlib.sha256(body).hexdigest() == published.content_hash == hashlib.sha256(big.read_bytes()).hexdigest()
 
 
+def test_a_cancelled_upload_leaves_no_parts_and_no_object(s3, settings, tmp_path, monkeypatch):
+    """Ctrl-C during a big upload: the pipeline sets `cancel`; the multipart upload is aborted,
+    so no parts are left in the bucket (billed, invisible) and no object under the key."""
+    import threading
+
+    from vidagent.errors import Interrupted
+
+    part = 5 * 1024 * 1024
+    monkeypatch.setattr(publishing, "MULTIPART_BYTES", part)
+    monkeypatch.setattr(publishing, "PART_BYTES", part)
+    monkeypatch.setattr(publishing, "UPLOAD_THREADS", 1)  # parts one after another: the cancel lands mid-way
+    big = tmp_path / "long.mp4"
+    big.write_bytes(os.urandom(8 * part))
+    cancel = threading.Event()
+    sent = sent_operations(settings)
+    store_client.s3_client(settings).meta.events.register(
+        "before-call.s3.UploadPart", lambda **kw: cancel.set())
+    with pytest.raises(Interrupted, match="long.mp4: upload to bucket 'vidagent-media' cancelled"):
+        publish(big, settings, cancel=cancel)
+    assert sent.count("UploadPart") < 8 and "AbortMultipartUpload" in sent
+    client = s3.client()
+    assert client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    key = publishing.object_key(settings, hashlib.sha256(big.read_bytes()).hexdigest(), big)
+    with pytest.raises(Exception) as missing:
+        client.head_object(Bucket=BUCKET, Key=key)
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
 def test_nothing_is_world_readable(s3, settings):
     published = publish(SAMPLE, settings)
     client = s3.client()

@@ -12,6 +12,7 @@ a presigned GET URL that expires, never a credential.
 from __future__ import annotations
 
 import mimetypes
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 
 from ..cache import content_hash as file_content_hash
 from ..config import Settings
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError, Interrupted, StoreError
 from .client import endpoint_label, is_runpod_volume, s3_client, store_error
 
 MULTIPART_BYTES = 64 * 1024 * 1024
@@ -52,9 +53,12 @@ def object_key(settings: Settings, digest: str, path: Path) -> str:
     return f"{prefix}/{digest}{ext}" if prefix else f"{digest}{ext}"
 
 
-def publish(path: Path, settings: Settings, *, content_hash: str | None = None) -> PublishedMedia:
+def publish(path: Path, settings: Settings, *, content_hash: str | None = None,
+            cancel: threading.Event | None = None) -> PublishedMedia:
     """Upload `path` once and return what a worker reads. `content_hash` (hex sha256), when
-    the caller has it, saves reading the file again. Blocking: call it off the event loop."""
+    the caller has it, saves reading the file again. Blocking: call it off the event loop;
+    setting `cancel` (on Ctrl-C) stops an upload within a part, aborts a multipart upload
+    (no orphaned parts left billing in the bucket) and raises Interrupted."""
     bucket = settings.object_store_bucket
     if not bucket:
         raise ConfigError("no object store: set object_store_bucket (VIDAGENT_OBJECT_STORE_BUCKET) "
@@ -66,7 +70,7 @@ def publish(path: Path, settings: Settings, *, content_hash: str | None = None) 
     started = time.monotonic()
     uploaded = 0
     if not _already_there(client, settings, bucket, key, size, digest):
-        _upload(client, settings, path, bucket, key, digest)
+        _upload(client, settings, path, bucket, key, digest, cancel)
         uploaded = size
     upload_s = time.monotonic() - started
     url, expires_at = _worker_url(client, settings, bucket, key)
@@ -110,16 +114,26 @@ def _already_there(client, settings: Settings, bucket: str, key: str, size: int,
     return head.get("ContentLength") == size and stored in (None, digest)
 
 
-def _upload(client, settings: Settings, path: Path, bucket: str, key: str, digest: str) -> None:
-    from boto3.s3.transfer import TransferConfig
+def _upload(client, settings: Settings, path: Path, bucket: str, key: str, digest: str,
+            cancel: threading.Event | None) -> None:
+    from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
     config = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=PART_BYTES,
                             max_concurrency=UPLOAD_THREADS, use_threads=True)
     extra = {"Metadata": {"sha256": digest},
              "ContentType": mimetypes.guess_type(path.name)[0] or "application/octet-stream"}
+    cancel = cancel or threading.Event()
     try:
-        client.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=config)
+        with create_transfer_manager(client, config) as manager:
+            future = manager.upload(str(path), bucket, key, extra_args=extra)
+            while not future.done():
+                if cancel.wait(0.1):
+                    future.cancel()  # its failure cleanup aborts a multipart upload
+                    break
+            future.result()
     except Exception as exc:
+        if cancel.is_set():
+            raise Interrupted(f"{path}: upload to bucket {bucket!r} cancelled; nothing was left there") from None
         raise store_error(exc, settings, bucket, f"upload {path.name}") from None
 
 
