@@ -172,3 +172,20 @@ def test_the_segment_image_can_decode_on_nvdec():
             env.update(dict(part.split("=", 1) for part in args.split()))
     assert "video" in env["NVIDIA_DRIVER_CAPABILITIES"].split(",")
     assert {"VIDAGENT_YOLO_MODEL", "VIDAGENT_WHISPER_MODEL"} <= env.keys()  # both models baked and named
+
+
+def test_the_segment_test_clip_is_what_its_test_input_says(tmp_path):
+    """The image writes its test clip at build time (make_test_clip.py, PyAV only); the
+    facts test_input.json gives the worker are that clip's, as probe reads them."""
+    from vidagent.media.probe import probe
+
+    folder = ROOT / "endpoints" / "segment"
+    clip = tmp_path / "test_clip.mp4"
+    subprocess.run([sys.executable, str(folder / "make_test_clip.py"), str(clip)], check=True, timeout=120)
+    job = json.loads((folder / "test_input.json").read_text())["input"]
+    facts = probe(clip)
+    assert job["url"] == clip.name and job["end"] <= facts.duration_s + 0.1
+    given = job["media"]
+    for field in ("width", "height", "has_audio", "has_video", "video_codec"):
+        assert given[field] == getattr(facts, field), field
+    assert abs(given["fps"] - facts.fps) < 1e-3 and abs(given["duration_s"] - facts.duration_s) < 0.05

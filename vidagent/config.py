@@ -136,7 +136,7 @@ class Settings(BaseModel):
         "an S3, Cloudflare R2 or RunPod network-volume (its id) bucket; unset: no object store.")
     object_store_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint: https://<account>.r2.cloudflarestorage.com, "
-        "https://s3api-<datacenter>.runpod.io; unset: AWS S3.")
+        "https://s3api-<datacenter>.runpod.io; unset: AWS S3 (or boto3's AWS_ENDPOINT_URL_S3).")
     object_store_region: str | None = Field(
         None, description="Region of the bucket: an AWS region, auto for R2, the datacenter id (EU-RO-1) for RunPod; "
         "unset: boto3's own (AWS_REGION, ~/.aws/config).")
