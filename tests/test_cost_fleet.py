@@ -141,3 +141,13 @@ def test_fleet_options_without_workers_are_a_usage_error():
     result = invoke("--duration", "1h", "--segment-seconds", "30")
     assert isinstance(result.exception, ConfigError) and "give --workers N" in str(result.exception)
     assert result.exception.exit_code == 2
+
+
+def test_a_batch_shares_the_fleet_and_uploads_each_file_once(tables):
+    prices, profile = tables
+    one = fleet_estimate([hour()], Settings(), prices, profile, 60)
+    two = fleet_estimate([hour(), hour(name="b.mp4")], Settings(), prices, profile, 60)
+    assert two.work.segments == 2 * one.work.segments and two.work.waves == 2 * one.work.waves
+    assert two.segment.uploaded_bytes == 2 * one.segment.uploaded_bytes
+    assert two.segment.cold_starts == one.segment.cold_starts  # the same 60 workers, started once
+    assert two.segment.wall_s > one.segment.wall_s
