@@ -86,7 +86,8 @@ def server(tmp_path_factory):
     config.write_text(yaml.safe_dump({
         "worker_quota": 100,
         "images": {f"{REGISTRY}/vidagent-yolo": {"handler": str(HANDLERS / "echo.py")},
-                   f"{REGISTRY}/vidagent-whisper": {"handler": str(HANDLERS / "echo.py")}},
+                   f"{REGISTRY}/vidagent-whisper": {"handler": str(HANDLERS / "echo.py")},
+                   f"{REGISTRY}/vidagent-segment": {"handler": str(HANDLERS / "echo.py")}},
     }))
     serve = Serve(folder, "--config", config, "--api-key", KEY)
     yield serve
@@ -121,8 +122,10 @@ def docker_calls(log: Path) -> list[list[str]]:
 
 def settings_file(folder: Path, prefix: str, **endpoints: dict) -> Path:
     """configs/deploy.yaml with absolute paths and its own name prefix; `yolo={...}` changes
-    or (None) drops an endpoint's settings."""
+    or (None) drops an endpoint's settings. The segment endpoint is left out unless named
+    (`segment={}` keeps it as shipped): the tests of deploy's mechanics use the other three."""
     data = yaml.safe_load((ROOT / "configs" / "deploy.yaml").read_text())
+    endpoints.setdefault("segment", None)
     data.update(context=str(ROOT), name_prefix=prefix)
     for name, endpoint in data["endpoints"].items():
         for key in ("dockerfile", "env_file"):
@@ -183,7 +186,7 @@ def one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) 
 
 def test_the_shipped_settings_are_valid_and_name_runpods_pools():
     settings = load_deploy_settings(ROOT / "configs" / "deploy.yaml")
-    assert list(settings.endpoints) == ["yolo", "whisper", "vlm"]
+    assert list(settings.endpoints) == ["yolo", "whisper", "vlm", "segment"]
     vlm = settings.endpoints["vlm"]
     assert vlm.image == VLLM_IMAGE  # a published tag (configs/deploy.yaml says where that was read)
     assert vlm.allowed_cuda_versions == ["13.0"]  # worker-vllm v2.25.2's .runpod/hub.json allowedCudaVersions
@@ -221,9 +224,10 @@ def test_bad_settings_are_one_line_naming_file_and_key(tmp_path, change, message
     path = tmp_path / "configs" / "deploy.yaml"
     path.parent.mkdir()
     path.write_text(yaml.safe_dump(data))
-    for folder in ("endpoints/yolo", "endpoints/whisper", "endpoints/qwen3-vl"):  # what the paths point at
+    for folder in ("endpoints/yolo", "endpoints/whisper", "endpoints/qwen3-vl", "endpoints/segment"):  # what the paths point at
         (tmp_path / folder).mkdir(parents=True)
-    for file in ("endpoints/yolo/Dockerfile", "endpoints/whisper/Dockerfile", "endpoints/qwen3-vl/worker.env"):
+    for file in ("endpoints/yolo/Dockerfile", "endpoints/whisper/Dockerfile", "endpoints/qwen3-vl/worker.env",
+                 "endpoints/segment/Dockerfile"):
         (tmp_path / file).write_text("")
     with pytest.raises(ConfigError) as caught:
         load_deploy_settings(path)
@@ -448,6 +452,57 @@ def test_only_deploys_the_named_endpoints(server, tools, tmp_path, docker_log):
     assert [c[0] for c in docker_calls(docker_log)] == ["info", "build", "build", "push", "push"]
     with rest(server) as http:
         assert sorted(e["name"] for e in ours(templates_and_endpoints(http)[1], "only")) == ["only-vlm", "only-whisper", "only-yolo"]
+
+
+def test_dry_run_shows_the_segment_endpoint_as_shipped(server, tools, tmp_path, docker_log):
+    shipped = yaml.safe_load((ROOT / "configs" / "deploy.yaml").read_text())["endpoints"]["segment"]
+    settings = settings_file(tmp_path, "fleet", segment={"workers_max": shipped["workers_max"]})
+    (tmp_path / ".env").write_text(f"RUNPOD_API_KEY={KEY}\n")
+    proc = run_deploy(tools, tmp_path, "--config", settings, "--only", "segment", "--registry", REGISTRY, "--dry-run",
+                      env={"RUNPOD_REST_URL": server.ready["rest_url"]})
+    assert proc.returncode == 0, proc.stderr
+    assert docker_calls(docker_log) == []
+    out = proc.stdout.splitlines()
+    [build] = [shlex.split(line) for line in out if line.startswith("docker build")]
+    assert build[:6] == ["docker", "build", "--platform", "linux/amd64", "-f", str(ROOT / "endpoints/segment/Dockerfile")]
+    image = build[-2]
+    assert image.startswith(f"{REGISTRY}/vidagent-segment:") and f"docker push {image}" in out
+    writes = [(line.split()[0], json.loads(out[i + 1])) for i, line in enumerate(out) if line.startswith(("POST", "PATCH"))]
+    assert [method for method, _ in writes] == ["POST", "POST"]
+    endpoint = writes[1][1]
+    assert endpoint["name"] == "fleet-segment" and endpoint["image"] == image and endpoint["type"] == "QUEUE"
+    assert endpoint["workers"] == {"min": 0, "max": shipped["workers_max"], "idleTimeout": shipped["idle_timeout_s"]}
+    assert endpoint["gpu"]["pools"] == shipped["gpus"] and endpoint["flashboot"] == "FLASHBOOT"
+    assert endpoint["timeout"] == shipped["execution_timeout_s"] * 1000
+    assert endpoint["scaling"] == {"type": "QUEUE_DELAY", "queueDelay": shipped["queue_delay_s"]}
+    assert shipped["workers_max"] >= 50  # a fleet, not a worker or three
+    assert any(line.startswith("# would set RUNPOD_SEGMENT_ENDPOINT_ID=") for line in out)
+    with rest(server) as http:  # RunPod's v2 schema (serve's copy) takes the body as it is
+        template = http.post("/templates", json={**writes[0][1], "name": "accepted-fleet-segment"}).json()
+        made = http.post("/serverless", json={**endpoint, "name": "accepted-fleet-segment", "templateId": template["id"],
+                                              "workers": {**endpoint["workers"], "max": 0}})
+        assert made.status_code == 201, made.text
+
+
+def test_the_segment_endpoint_is_created_with_its_volume_and_its_id_goes_to_env(server, tools, tmp_path, docker_log):
+    settings = settings_file(tmp_path, "vol", segment={"network_volume_id": "vol4xk2", "data_centers": ["EU-RO-1"]})
+    (tmp_path / ".env").write_text(f"RUNPOD_API_KEY={KEY}\n")
+    proc = run_deploy(tools, tmp_path, "--config", settings, "--only", "segment", "--registry", REGISTRY,
+                      env={"RUNPOD_REST_URL": server.ready["rest_url"]})
+    assert proc.returncode == 0, proc.stderr
+    assert [c[0] for c in docker_calls(docker_log)] == ["info", "build", "push"]
+    env = (tmp_path / ".env").read_text()
+    [endpoint_id] = re.findall(r"^RUNPOD_SEGMENT_ENDPOINT_ID=([a-z0-9]{14})$", env, re.M)
+    with rest(server) as http:
+        [endpoint] = ours(templates_and_endpoints(http)[1], "vol")
+    assert endpoint["id"] == endpoint_id and endpoint["name"] == "vol-segment"
+    assert endpoint["networkVolumes"] == ["vol4xk2"] and endpoint["dataCenterIds"] == ["EU-RO-1"]
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": KEY}, timeout=60) as http:
+        answer = http.post(f"/{endpoint_id}/runsync", json={"input": {"url": "https://x/y.mp4"}}).json()
+    assert answer["status"] == "COMPLETED"  # serve started a worker for the image deploy pushed
+    again = run_deploy(tools, tmp_path, "--config", settings, "--only", "segment", "--registry", REGISTRY,
+                       env={"RUNPOD_REST_URL": server.ready["rest_url"]})
+    assert again.returncode == 0 and "endpoint vol-segment unchanged" in again.stderr + again.stdout
 
 
 # -- errors: one line, the right exit code, no traceback, never the key ----------------------

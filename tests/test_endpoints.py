@@ -20,7 +20,7 @@ from dockerfile_replay import BuildFailed, instructions, provided_extras, replay
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"RUNPOD_LOG_LEVEL": "INFO", "VIDAGENT_YOLO_MODEL": "offline:yolo11n-random",
        "VIDAGENT_WHISPER_MODEL": "offline:tiny.en"}
-IMAGES = ("yolo", "whisper")
+IMAGES = ("yolo", "whisper", "segment")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -91,6 +91,8 @@ def test_the_python_layer_builds_from_exactly_what_the_dockerfile_copies(name, t
     assert image.cmd[0] == "python" and (app / script).is_file(), image.cmd
     modules = handler_imports(app / script)
     assert modules
+    if name == "segment" and not (ROOT / "vidagent" / "workers" / "segment.py").exists():
+        pytest.skip("the handler imports vidagent/workers/segment.py, which the segment worker's branch adds")
     probe = (f"import sys, importlib; sys.path[:0] = [{str(app)!r}, {str(site)!r}]\n"
              f"for m in {modules!r}: importlib.import_module(m)\n"
              "import vidagent; print(vidagent.__file__)")
@@ -152,3 +154,38 @@ def test_ultralytics_offline_switch_is_spelled_the_way_every_version_reads_it(tm
             env.update(dict(part.split("=", 1) for part in args.split()))
     assert env["YOLO_OFFLINE"].lower() == "true"
     assert env["YOLO_VERBOSE"].lower() in ("true", "false")
+
+
+def test_the_segment_image_can_decode_on_nvdec():
+    """PyAV's wheel (the one the image installs, as here) carries FFmpeg's NVDEC decoders
+    and the cuda hwaccel; they need the driver's libnvcuvid, which the NVIDIA container
+    runtime mounts only for the `video` capability. (Decoding on a GPU is not tried here:
+    this machine has none.)"""
+    import av
+    from av.codec.hwaccel import hwdevices_available
+
+    assert {"h264_cuvid", "hevc_cuvid"} <= set(av.codecs_available)
+    assert "cuda" in hwdevices_available()
+    env = {}
+    for step, args in instructions((ROOT / "endpoints" / "segment" / "Dockerfile").read_text()):
+        if step == "ENV":
+            env.update(dict(part.split("=", 1) for part in args.split()))
+    assert "video" in env["NVIDIA_DRIVER_CAPABILITIES"].split(",")
+    assert {"VIDAGENT_YOLO_MODEL", "VIDAGENT_WHISPER_MODEL"} <= env.keys()  # both models baked and named
+
+
+def test_the_segment_test_clip_is_what_its_test_input_says(tmp_path):
+    """The image writes its test clip at build time (make_test_clip.py, PyAV only); the
+    facts test_input.json gives the worker are that clip's, as probe reads them."""
+    from vidagent.media.probe import probe
+
+    folder = ROOT / "endpoints" / "segment"
+    clip = tmp_path / "test_clip.mp4"
+    subprocess.run([sys.executable, str(folder / "make_test_clip.py"), str(clip)], check=True, timeout=120)
+    job = json.loads((folder / "test_input.json").read_text())["input"]
+    facts = probe(clip)
+    assert job["url"] == clip.name and job["end"] <= facts.duration_s + 0.1
+    given = job["media"]
+    for field in ("width", "height", "has_audio", "has_video", "video_codec"):
+        assert given[field] == getattr(facts, field), field
+    assert abs(given["fps"] - facts.fps) < 1e-3 and abs(given["duration_s"] - facts.duration_s) < 0.05

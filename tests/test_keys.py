@@ -194,3 +194,54 @@ def test_a_request_that_may_have_run_is_not_resent(failure):
     with pytest.raises(BackendError, match="not resent"):
         asyncio.run(transport.submit("vlm", payload))
     assert len(seen) == 1
+
+
+# -- the object store's secret: signs requests to the store's endpoint, is written nowhere ----
+
+
+def test_the_object_store_secret_is_in_no_written_byte(tmp_path, monkeypatch):
+    """Publish, republish, sign an s3:// URL and fail with the wrong bucket, with botocore
+    logging everything it does at DEBUG into a file; every byte written (that log, the URLs
+    and the errors as a pipeline would keep them) is read back for the secret. The access
+    key id is in every presigned URL by design (SigV4 names the key it signed with); the
+    secret never is."""
+    import logging
+
+    from conftest import SAMPLE
+    from s3_server import ACCESS_KEY, SECRET_KEY, start_s3_server
+    from vidagent.errors import StoreError
+    from vidagent.storage import client as store_client
+    from vidagent.storage import publish, resolve_url
+
+    monkeypatch.setenv("VIDAGENT_OBJECT_STORE_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("VIDAGENT_OBJECT_STORE_SECRET_ACCESS_KEY", SECRET_KEY)
+    store_client._clients.clear()
+    server = start_s3_server()
+    log = logging.FileHandler(tmp_path / "debug.log")
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(log)
+    root.setLevel(logging.DEBUG)
+    try:
+        server.client().create_bucket(Bucket="leak-check")
+        from vidagent.config import load_settings
+
+        settings = load_settings(None, {"object_store_bucket": "leak-check", "object_store_endpoint_url": server.url,
+                                        "object_store_region": "us-east-1"})
+        written = [publish(SAMPLE, settings), publish(SAMPLE, settings)]
+        written.append(resolve_url(f"s3://leak-check/{written[0].key}", settings))
+        settings.object_store_bucket = "missing-bucket"
+        with pytest.raises(StoreError) as err:
+            publish(SAMPLE, settings)
+        written.append(str(err.value))
+        (tmp_path / "kept.json").write_text(json.dumps([repr(w) for w in written] + [repr(settings)]))
+    finally:
+        root.removeHandler(log)
+        root.setLevel(old_level)
+        log.close()
+        server.close()
+        store_client._clients.clear()
+    everything = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert b"PutObject" in everything or b"put_object" in everything.lower()  # the log did record the calls
+    assert ACCESS_KEY.encode() in everything  # in the presigned URLs, as SigV4 has it
+    assert SECRET_KEY.encode() not in everything

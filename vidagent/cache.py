@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from . import wire
 from .files import atomic_write
 from .transports import JobResult, Router
 
+CONTENT_HASH = "sha256"  # of a media file's bytes: the object store's key, the segments' cache key
 FORMAT = 2  # bump when the key or the entry layout changes: old entries are then ignored
 
 
@@ -95,3 +97,24 @@ class CachingTransport:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+_content_hashes: dict[tuple, str] = {}
+_content_lock = threading.Lock()
+
+
+def content_hash(path: Path) -> str:
+    """Hex SHA-256 of the file's bytes (the job keys' hash, over the file). Remembered for
+    this process by (path, size, mtime, inode), so the upload and the segment cache keys of
+    one run read a large file once; a file changed in place gets a new hash."""
+    stat = path.stat()
+    identity = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    with _content_lock:
+        known = _content_hashes.get(identity)
+    if known is not None:
+        return known
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, CONTENT_HASH).hexdigest()
+    with _content_lock:
+        _content_hashes[identity] = digest
+    return digest

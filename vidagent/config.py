@@ -130,6 +130,27 @@ class Settings(BaseModel):
         "with no worker running, is cancelled and fails with the endpoint's health; null: wait up to runpod_ttl_s.",
     )
 
+    # -- the object store that local files are published to for the segment workers ---------
+    object_store_bucket: str | None = Field(
+        None, description="Bucket local files are uploaded to (once, by content hash) for the segment workers: "
+        "an S3, Cloudflare R2 or RunPod network-volume (its id) bucket; unset: no object store.")
+    object_store_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint: https://<account>.r2.cloudflarestorage.com, "
+        "https://s3api-<datacenter>.runpod.io; unset: AWS S3 (or boto3's AWS_ENDPOINT_URL_S3).")
+    object_store_region: str | None = Field(
+        None, description="Region of the bucket: an AWS region, auto for R2, the datacenter id (EU-RO-1) for RunPod; "
+        "unset: boto3's own (AWS_REGION, ~/.aws/config).")
+    object_store_prefix: str = Field(
+        "vidagent/media", pattern=r"^[A-Za-z0-9!_.*'()/-]*$",
+        description="Key prefix of uploads: objects are <prefix>/<sha256 of the file>.<ext>.")
+    object_store_url_ttl_s: float = Field(
+        10_800, ge=1, le=604_800, description="Lifetime of the presigned GET URLs workers read, seconds "
+        "(SigV4 allows at most 7 days); longer than a job may wait and run (runpod_ttl_s + runpod_execution_timeout_s).")
+    object_store_access_key_id: SecretStr | None = Field(
+        None, description="Access key id for the object store, over boto3's chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws).")
+    object_store_secret_access_key: SecretStr | None = Field(
+        None, description="Its secret (never printed, never sent but to the store's endpoint).")
+
     def endpoint_id(self, endpoint: str) -> str | None:
         return getattr(self, f"runpod_{endpoint}_endpoint_id", None)
 
@@ -137,7 +158,8 @@ class Settings(BaseModel):
 FIELDS = tuple(Settings.model_fields)
 
 
-SECRET_FIELDS = frozenset({"runpod_api_key", "vlm_api_key"})
+SECRET_FIELDS = frozenset({"runpod_api_key", "vlm_api_key", "object_store_access_key_id",
+                           "object_store_secret_access_key"})
 
 
 def env_name(field: str) -> str:

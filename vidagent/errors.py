@@ -91,5 +91,10 @@ class Interrupted(VidagentError):
     exit_code = 130
 
 
+class StoreError(VidagentError):
+    """The object store (S3, R2, RunPod's S3 API) refused or could not be reached:
+    missing bucket, access denied, no credentials, endpoint down (vidagent/storage)."""
+
+
 class IndexStoreError(VidagentError):
     """The search index cannot be opened, read or written (vidagent/index)."""

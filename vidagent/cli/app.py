@@ -23,6 +23,7 @@ _SAMPLING = "Sampling"
 _MODELS = "Models"
 _OUTPUT = "Output"
 _BATCH = "Batch and CI"
+_STORE = "Object store (media for the segment workers)"
 
 
 def _version(value: bool) -> None:
@@ -69,6 +70,26 @@ def analyze(
     runpod_base_url: Annotated[
         Optional[str],
         typer.Option(help="RunPod API base URL, e.g. a `vidagent serve` at http://127.0.0.1:PORT/v2. Env: RUNPOD_BASE_URL.", rich_help_panel=_STAGES),
+    ] = None,
+    object_store_bucket: Annotated[
+        Optional[str],
+        typer.Option(help="Bucket local files are uploaded to once (by content hash) for the segment workers: S3, R2, or a RunPod network volume's id. Env: VIDAGENT_OBJECT_STORE_BUCKET.", rich_help_panel=_STORE),
+    ] = None,
+    object_store_endpoint_url: Annotated[
+        Optional[str],
+        typer.Option(help="S3-compatible endpoint (R2: https://ACCOUNT.r2.cloudflarestorage.com; RunPod: https://s3api-DATACENTER.runpod.io). Default: AWS S3. Env: VIDAGENT_OBJECT_STORE_ENDPOINT_URL.", rich_help_panel=_STORE),
+    ] = None,
+    object_store_region: Annotated[
+        Optional[str],
+        typer.Option(help="The bucket's region (auto for R2, the datacenter id for RunPod). Env: VIDAGENT_OBJECT_STORE_REGION.", rich_help_panel=_STORE),
+    ] = None,
+    object_store_prefix: Annotated[
+        Optional[str],
+        typer.Option(help="Key prefix of uploads. Default: vidagent/media. Env: VIDAGENT_OBJECT_STORE_PREFIX.", rich_help_panel=_STORE),
+    ] = None,
+    object_store_url_ttl_s: Annotated[
+        Optional[float],
+        typer.Option("--object-store-url-ttl", help="Seconds the presigned URLs workers read stay valid. Default: 10800. Credentials: VIDAGENT_OBJECT_STORE_ACCESS_KEY_ID/_SECRET_ACCESS_KEY, else AWS_* or AWS_PROFILE.", rich_help_panel=_STORE),
     ] = None,
     detect: Annotated[
         Optional[bool],
@@ -194,6 +215,11 @@ def analyze(
         index=index,
         max_cost_usd=max_cost_usd,
         runpod_base_url=runpod_base_url,
+        object_store_bucket=object_store_bucket,
+        object_store_endpoint_url=object_store_endpoint_url,
+        object_store_region=object_store_region,
+        object_store_prefix=object_store_prefix,
+        object_store_url_ttl_s=object_store_url_ttl_s,
         detect=detect,
         transcribe=transcribe,
         caption=caption,

@@ -14,6 +14,7 @@ _INPUT = "Input"
 _STAGES = "Stages"
 _SAMPLING = "Sampling"
 _TABLES = "Prices and profile"
+_FLEET = "Segment path (a fleet of workers)"
 
 JSON_HELP = """\
 --json prints one object; seconds are float seconds, money is USD:
@@ -36,6 +37,13 @@ JSON_HELP = """\
   naive_usd_flex_per_hour, figures.yolo|whisper|vlm (provenance: measured or
   published, gpu, date, source, pool, on_pool_gpu), notes[] (the assumptions
   behind the numbers)
+
+With --workers N, fleet: the segment path next to the single-client path:
+  workers, uplink_mbps, uploaded_already, segment and single (wall_s,
+  client_cpu_s, uploaded_bytes, upload_s, worker_s, cold_starts, billed_s,
+  usd_flex), work (segments, segment_s, waves, decode_s, inference_s,
+  overhead_s of one segment), faster and cheaper (segment, single or same),
+  speedup, pool, figures, notes
 
 --profile-from REPORT... prints (or --output writes) a time profile measured from
 the reports' usage instead: files, or folders searched for report.json."""
@@ -115,6 +123,20 @@ def cost_estimate_command(
     caption_max_per_minute: Annotated[
         Optional[int], typer.Option(help="Hard cap on captions per minute. Default: 12.", rich_help_panel=_SAMPLING)
     ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", min=1, help="Price the segment path on this many segment workers next to the single-client path, and say which is cheaper and which faster.", rich_help_panel=_FLEET),
+    ] = None,
+    segment_seconds: Annotated[
+        Optional[float],
+        typer.Option("--segment-seconds", min=1, help="Segment length. Default: the duration over --workers, 10-600 s.", rich_help_panel=_FLEET),
+    ] = None,
+    uplink_mbps: Annotated[
+        float, typer.Option("--uplink-mbps", min=0.001, help="The client's upload bandwidth, Mbit/s.", rich_help_panel=_FLEET),
+    ] = 100.0,
+    uploaded: Annotated[
+        bool, typer.Option("--uploaded", help="The media is already at a URL (https:// or s3://): the segment path hashes and uploads nothing.", rich_help_panel=_FLEET),
+    ] = False,
 ) -> None:
     """Estimate GPU seconds and dollars per endpoint for analysing VIDEOs (or --duration),
     next to the seed's naive plan, from the sampling plan and caption policy analyze uses.
@@ -144,6 +166,8 @@ def cost_estimate_command(
         raise ConfigError(f"option --captions: expected bounds or exact (got {captions!r})")
     if bool(paths) == (duration is not None):
         raise ConfigError("give VIDEO files or --duration, not both and not neither")
+    if workers is None and (segment_seconds is not None or uploaded):
+        raise ConfigError("--segment-seconds and --uploaded price the segment path: give --workers N")
     if duration is not None and captions == "exact":
         raise ConfigError("--captions exact decodes a VIDEO; with --duration only bounds are known")
 
@@ -161,10 +185,25 @@ def cost_estimate_command(
         exact = [exact_caption_count(Path(info.path), info, settings) for info in infos]
 
     result = estimate(videos, settings, price_table, time_profile, exact)
+    fleet = None
+    if workers is not None:
+        from ..cost import fleet_estimate
+
+        fleet = fleet_estimate(videos, settings, price_table, time_profile, workers, segment_seconds,
+                               uplink_mbps, uploaded)
     if as_json:
-        print(result.model_dump_json(indent=2))
+        if fleet is None:
+            print(result.model_dump_json(indent=2))
+        else:
+            import json
+
+            print(json.dumps({**result.model_dump(mode="json"), "fleet": fleet.model_dump(mode="json")}, indent=2))
     else:
         print_table(result)
+        if fleet is not None:
+            from .cost_fleet import print_fleet
+
+            print_fleet(fleet, result.duration_s)
 
 
 cost_estimate_command.__doc__ = inspect.cleandoc(cost_estimate_command.__doc__) + "\n\n" + JSON_HELP

@@ -17,12 +17,12 @@ def deploy_command(
     only: Annotated[
         Optional[list[str]],
         typer.Option("--only", metavar="NAME", show_default=False,
-                     help="Deploy only this endpoint: yolo, whisper or vlm; repeat (or comma-separate) for more. Default: all in the settings."),
+                     help="Deploy only this endpoint: yolo, whisper, vlm or segment; repeat (or comma-separate) for more. Default: all in the settings."),
     ] = None,
     registry: Annotated[
         Optional[str],
         typer.Option(show_default=False,
-                     help="Registry to push the yolo and whisper images to, e.g. docker.io/you or ghcr.io/org. Env: VIDAGENT_DEPLOY_REGISTRY; YAML: registry."),
+                     help="Registry to push the yolo, whisper and segment images to, e.g. docker.io/you or ghcr.io/org. Env: VIDAGENT_DEPLOY_REGISTRY; YAML: registry."),
     ] = None,
     config: Annotated[
         Optional[Path],
@@ -38,8 +38,10 @@ def deploy_command(
     ] = False,
 ) -> None:
     """Build and push the endpoint images, create or update the RunPod templates and
-    endpoints (yolo, whisper, and the VLM on RunPod's vLLM worker), and write their ids
-    into .env as RUNPOD_YOLO_ENDPOINT_ID, RUNPOD_WHISPER_ENDPOINT_ID, RUNPOD_VLM_ENDPOINT_ID.
+    endpoints (yolo, whisper, the VLM on RunPod's vLLM worker, and segment: decode, YOLO
+    and Whisper in one worker of a fleet), and write their ids into .env as
+    RUNPOD_YOLO_ENDPOINT_ID, RUNPOD_WHISPER_ENDPOINT_ID, RUNPOD_VLM_ENDPOINT_ID and
+    RUNPOD_SEGMENT_ENDPOINT_ID.
 
     Safe to run again: templates and endpoints are matched by name and updated only where
     they differ, never duplicated. Talks to RunPod's REST API v2 (https://api.runpod.io/v2);

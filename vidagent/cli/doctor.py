@@ -113,6 +113,9 @@ def run_doctor(config: Path | None) -> int:
         rows.append(("detector model", *_model("yolo", settings.yolo_model)))
         rows.append(("whisper model", *_model("whisper", settings.whisper_model)))
         rows.append(("RunPod", *_runpod(settings)))
+        from ..storage.client import describe_store
+
+        rows.append(("object store", *describe_store(settings)))
 
     table = Table(title="vidagent doctor", show_lines=False)
     table.add_column("check")

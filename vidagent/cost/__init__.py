@@ -1,5 +1,5 @@
 """What a run costs: estimates before it (estimate.py, with the caption policy replayed in
-captions.py), the price table and time profile they use (tables.py), and profiles measured
+captions.py; the segment path next to the single-client one in fleet.py), the price table and time profile they use (tables.py), and profiles measured
 from real runs (measured.py). Pure, except for reading the tables' files in tables.py.
 """
 
@@ -19,6 +19,7 @@ from .estimate import (
     naive_work,
     parse_duration,
 )
+from .fleet import DEFAULT_UPLINK_MBPS, FleetEstimate, PathCost, fleet_estimate, segment_length
 from .tables import (
     ENDPOINTS,
     UNITS,
@@ -26,6 +27,7 @@ from .tables import (
     Measurement,
     Pool,
     PriceTable,
+    SegmentProfile,
     TimeProfile,
     VlmProfile,
     dollars_for,
@@ -38,7 +40,8 @@ from .tables import (
 )
 
 __all__ = [
-    "ASSUMED_FPS", "ENDPOINTS", "ESTIMATE_VERSION", "UNITS", "CaptionCounts", "EndpointCost",
+    "ASSUMED_FPS", "DEFAULT_UPLINK_MBPS", "ENDPOINTS", "FleetEstimate", "PathCost", "SegmentProfile",
+    "fleet_estimate", "segment_length", "ESTIMATE_VERSION", "UNITS", "CaptionCounts", "EndpointCost",
     "EndpointProfile", "Estimate", "Figure", "MediaFacts", "Measurement", "PlanCost", "Pool",
     "PriceTable", "TimeProfile", "VlmProfile", "Work", "caption_bounds", "configured_work",
     "cost_of", "count_captions", "dollars_for", "estimate", "load_prices", "load_pricing",

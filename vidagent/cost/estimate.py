@@ -52,11 +52,14 @@ class MediaFacts(BaseModel):
     has_audio: bool
     has_video: bool = True
     source: Literal["probe", "assumed"] = "probe"
+    width: int | None = Field(None, description="Display size (the segment path's decode cost); None: assumed.")
+    height: int | None = None
+    size_bytes: int | None = Field(None, description="The file's size (what the segment path uploads); None: assumed.")
 
     @classmethod
     def of(cls, media: MediaInfo) -> MediaFacts:
         return cls(name=media.file_name, duration_s=media.duration_s, fps=media.fps, has_audio=media.has_audio,
-                   has_video=media.has_video)
+                   has_video=media.has_video, width=media.width, height=media.height, size_bytes=media.size_bytes)
 
     @classmethod
     def assumed(cls, duration_s: float) -> MediaFacts:

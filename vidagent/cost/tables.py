@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..report.model import EndpointUsage
 
 ENDPOINTS = ("yolo", "whisper", "vlm")
-Endpoint = Literal["yolo", "whisper", "vlm"]
+Endpoint = Literal["yolo", "whisper", "vlm", "segment"]
 UNITS = {"yolo": "image", "whisper": "audio_s", "vlm": "caption"}
 
 # configs/ in a checkout; the wheel carries the same files in vidagent/ (pyproject.toml).
@@ -61,7 +61,11 @@ class PriceTable(_Strict):
     endpoints: dict[Endpoint, str]
 
     def pool_of(self, endpoint: str) -> Pool:
-        return self.pools[self.endpoints[endpoint]]
+        return self.pools[self.pool_name(endpoint)]
+
+    def pool_name(self, endpoint: str) -> str:
+        """The segment worker runs yolo's and whisper's models: yolo's pool unless named."""
+        return self.endpoints.get(endpoint) or self.endpoints["yolo"]
 
 
 class EndpointProfile(_Strict):
@@ -99,10 +103,40 @@ class Measurement(_Strict):
     _date_as_text = field_validator("date", mode="before")(_iso_date)
 
 
+class SegmentProfile(_Strict):
+    """The segment path's figures besides the models' (which are yolo's and whisper's): decode
+    rates on the client and on a worker, the client's hashing, the per-segment overheads,
+    a segment worker's cold start, and the bytes the single-client path uploads."""
+
+    client_pixels_per_s: float = Field(gt=0, description="Video pixels (width x height x frames) the client's one pass decodes and samples per second.")
+    client_audio_x: float = Field(gt=0, description="Seconds of audio the client decodes per second.")
+    worker_pixels_per_s: float = Field(gt=0, description="The same, on one segment worker's CPU threads.")
+    worker_audio_x: float = Field(gt=0)
+    hash_bytes_per_s: float = Field(gt=0, description="sha256 of the file on the client (the upload's key).")
+    presign_s: float = Field(ge=0, description="Client seconds to sign one segment's URL.")
+    probe_s: float = Field(ge=0, description="Client seconds to probe the media over its URL (metadata, keyframe index).")
+    queue_s: float = Field(ge=0, description="Submit to start of a segment job on a warm worker.")
+    seconds_per_segment: float = Field(ge=0, description="A worker's fixed time per segment: fetch the job, open the URL, seek.")
+    cold_start_s: float = Field(ge=0)
+    idle_s: float = Field(ge=0)
+    detect_jpeg_bytes: float = Field(gt=0, description="One detection frame as the single-client path sends it (base64 included).")
+    audio_bytes_per_s: float = Field(gt=0, description="Audio as the single-client path sends it (16 kHz WAV, base64).")
+    assumed_bitrate_bps: float = Field(gt=0, description="--duration: the file's bitrate, for its size.")
+    assumed_width: int = Field(gt=0)
+    assumed_height: int = Field(gt=0)
+    provenance: Literal["published", "measured"] = "published"
+    source: str = Field(min_length=1)
+    basis: str = ""
+    date: str = Field(min_length=1)
+
+    _date_as_text = field_validator("date", mode="before")(_iso_date)
+
+
 class TimeProfile(_Strict):
     yolo: EndpointProfile
     whisper: EndpointProfile
     vlm: VlmProfile
+    segment: SegmentProfile | None = Field(None, description="The segment path; absent: the shipped profile's.")
     measurement: Measurement | None = None
 
     def of(self, endpoint: str) -> EndpointProfile:
@@ -115,6 +149,7 @@ def parse_prices(text: str, where: str) -> PriceTable:
     for endpoint in ENDPOINTS:
         if endpoint not in table.endpoints:
             raise ConfigError(f"{where}: key 'endpoints.{endpoint}': missing; name the pool it runs on")
+    for endpoint in table.endpoints:  # the three, and segment when named
         if table.endpoints[endpoint] not in table.pools:
             raise ConfigError(
                 f"{where}: key 'endpoints.{endpoint}': pool {table.endpoints[endpoint]!r} "

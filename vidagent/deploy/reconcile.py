@@ -25,7 +25,7 @@ CONTAINER = ("image", "env", "disk", "registry")
 
 @dataclass
 class Target:
-    model: str  # yolo | whisper | vlm
+    model: str  # yolo | whisper | vlm | segment
     name: str  # of its template and its endpoint
     image: str  # full reference, with tag
     dockerfile: Path | None  # built and pushed when set
@@ -51,6 +51,10 @@ def plan_targets(settings: DeploySettings, models: list[str], registry: str | No
                 "scaling": {"type": "QUEUE_DELAY", "queueDelay": endpoint.queue_delay_s},
                 "flashboot": "FLASHBOOT" if endpoint.flashboot else "OFF",
                 "timeout": endpoint.execution_timeout_s * 1000}
+        if endpoint.network_volume_id:
+            body["networkVolumes"] = [endpoint.network_volume_id]
+        if endpoint.data_centers:
+            body["dataCenterIds"] = list(endpoint.data_centers)
         targets.append(Target(model, name, image, endpoint.dockerfile, template, body,
                               f"RUNPOD_{model.upper()}_ENDPOINT_ID"))
     return targets

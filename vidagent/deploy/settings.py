@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..config import env_as_text, read_yaml_file
 from ..errors import ConfigError
 
-MODELS = ("yolo", "whisper", "vlm")
+MODELS = ("yolo", "whisper", "vlm", "segment")
 CHECKOUT = Path(__file__).resolve().parents[2]  # the repository, when vidagent runs from one
 
 # RunPod's serverless GPU pools. REST v2 endpoints take pool ids (`gpu.pools`), read from
@@ -47,6 +47,12 @@ class EndpointSettings(BaseModel):
     queue_delay_s: float = Field(4, ge=0.5, description="Scale up when a job waits this long in the queue.")
     flashboot: bool = True
     container_disk_gb: int = Field(20, ge=1, le=1000)
+    network_volume_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]+$", description="A network volume the workers mount at /runpod-volume (v2's "
+        "networkVolumes): where RunPod's S3 API puts uploads, since it signs no URLs.")
+    data_centers: list[str] = Field(
+        default_factory=list, description="Data center ids the workers may run in (v2's dataCenterIds); a network "
+        "volume's own data center when one is mounted. Empty: any.")
 
     _env_as_text = field_validator("env", mode="before")(env_as_text)
 
@@ -88,7 +94,7 @@ class DeploySettings(BaseModel):
     registry_auth_id: str | None = Field(None, description="RunPod's container registry credential id, for a private registry.")
     name_prefix: str = Field("vidagent", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
     context: Path = Field(Path(".."), description="Docker build context (the repository), relative to this file.")
-    endpoints: dict[Literal["yolo", "whisper", "vlm"], EndpointSettings]
+    endpoints: dict[Literal["yolo", "whisper", "vlm", "segment"], EndpointSettings]
 
 
 def default_config_path() -> Path:
