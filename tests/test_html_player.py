@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
 
 from vidagent.media.probe import probe
@@ -287,3 +288,57 @@ def test_search_page_plays_each_hit_in_the_same_player(browser, analysed_sample,
     assert files_requested(page) <= {page_path.resolve(), SAMPLE.resolve()}
     assert not page.errors, page.errors
     page.close()
+
+
+# -- without a browser: what the page links, the proxy, the warning --------------------
+
+PROXY_PIXEL_TOL = 8  # mean absolute difference per channel (of 255): H.264 at crf 28 on 320x240
+
+
+def test_proxy_is_upright_and_matches_ffmpegs_picture(clips, tmp_path):
+    from PIL import Image
+
+    from vidagent.media.proxy import write_proxy
+
+    rotated = clips("rot90.mp4", "-i", str(SAMPLE), "-c", "copy", "-metadata:s:v", "rotate=90")
+    media = probe(rotated)
+    assert media.rotation == 90 and (media.width, media.height) == (240, 320)
+    proxy = write_proxy(rotated, media, tmp_path / "proxy.mp4")
+    facts = probe(proxy)
+    assert (facts.rotation, facts.width, facts.height, facts.start_time_s) == (0, 240, 320, 0.0)
+    pictures = []
+    for name, path in (("ffmpeg.png", rotated), ("proxy.png", proxy)):  # ffmpeg's autorotation is the reference
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", str(tmp_path / name)], check=True)
+        pictures.append(np.asarray(Image.open(tmp_path / name).convert("RGB"), dtype=float))
+    assert np.abs(pictures[0] - pictures[1]).mean() < PROXY_PIXEL_TOL
+
+
+def test_links_are_relative_to_the_page_as_the_browser_sees_it(tmp_path, monkeypatch):
+    from vidagent.report import player
+
+    video = tmp_path / "media" / "a talk #1.mp4"
+    assert player.media_href(video, tmp_path / "out" / "talk") == "../../media/a%20talk%20%231.mp4"
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")  # the page opened through a symlink: ../ is lexical
+    assert player.media_href(tmp_path / "v.mp4", tmp_path / "link" / "out") == "../../v.mp4"
+
+    def other_drive(*args):
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")  # what Windows' relpath raises
+    monkeypatch.setattr(player.os.path, "relpath", other_drive)
+    assert player.media_href(video, tmp_path / "out") == video.as_uri()
+
+
+def test_analyze_warns_once_for_videos_browsers_cannot_play(clips, tmp_path):
+    first = clips("mpeg2.ts", "-i", str(SAMPLE), "-c:v", "mpeg2video", "-q:v", "4", "-c:a", "mp2", "-f", "mpegts")
+    second = tmp_path / "again.ts"
+    second.write_bytes(first.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "vidagent", "analyze", str(first), str(second), "--config", str(ROOT / "configs" / "offline.yaml"),
+         "--no-transcribe", "--detect-fps", "1", "--format", "json,html", "--out", str(tmp_path / "out"), "--progress", "lines"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "--html-video proxy" in line]
+    assert len(warnings) == 1 and "mpeg2video" in warnings[0], done.stderr
+    for name in ("mpeg2", "again"):  # every page still says it, beside its player
+        assert "--html-video proxy" in (tmp_path / "out" / name / "report.html").read_text()
