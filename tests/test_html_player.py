@@ -12,6 +12,7 @@ once after a click); the playhead is drawn within PLAYHEAD_TOL_S of the media's 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -342,3 +343,10 @@ def test_analyze_warns_once_for_videos_browsers_cannot_play(clips, tmp_path):
     assert len(warnings) == 1 and "mpeg2video" in warnings[0], done.stderr
     for name in ("mpeg2", "again"):  # every page still says it, beside its player
         assert "--html-video proxy" in (tmp_path / "out" / name / "report.html").read_text()
+
+
+def test_bench_proxy_runs_on_a_tiny_clip():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_proxy.py"), "--minutes", "0.05"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"vidagent +[\d.]+ s +x[\d.]+ of floor", done.stdout), done.stdout

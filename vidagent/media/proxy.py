@@ -69,6 +69,8 @@ def _encode(src, media: MediaInfo, out: Path, container_fmt: str, video_codec: s
 
     offset = media.start_time_s
     video_in = src.streams.video[0] if media.has_video and src.streams.video else None
+    if video_in is not None:
+        video_in.thread_type = "AUTO"  # frame threads: the decoder keeps up with the encoder
     audio_in = _audio_stream(src, audio_index)
     options = {"movflags": "+faststart"} if container_fmt in ("mp4", "ipod") else {}
     with av.open(str(out), "w", format=container_fmt, options=options) as dst:
@@ -113,19 +115,21 @@ def _video_encoder(dst, stream, media: MediaInfo, codec: str):
     out.time_base = MS
     out.codec_context.time_base = MS
     out.codec_context.gop_size = max(1, round(KEYFRAME_S * fps))
+    out.codec_context.thread_type = "FRAME"  # PyAV's default, SLICE, makes x264 use sliced threads: slower
     if codec == "libx264":
         out.codec_context.options = {"preset": "veryfast", "crf": "28"}
     else:
         out.codec_context.options = {"deadline": "realtime", "cpu-used": "8", "crf": "36", "b": "0"}
     last_pts = -1
     in_w, in_h = (height, width) if rotation in (90, 270) else (width, height)
+    scaler = av.video.reformatter.VideoReformatter()  # one swscale context for the whole file
 
     def encode(frame, t):
         nonlocal last_pts
         if frame is None:
             packets = out.encode(None)
         else:
-            small = frame.reformat(width=in_w, height=in_h, format="yuv420p")
+            small = scaler.reformat(frame, width=in_w, height=in_h, format="yuv420p")
             if rotation:
                 rgb = np.rot90(small.to_ndarray(format="rgb24"), rotation // 90)
                 small = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
