@@ -254,6 +254,17 @@ def test_a_codec_browsers_cannot_play_gets_a_warning_then_a_proxy(browser, sampl
     page.close()
 
 
+def test_no_player_shows_the_nearest_picture(browser, sample_report, tmp_path):
+    render(sample_report, tmp_path / "none", "--html-video", "none")
+    page = Page(browser, tmp_path / "none" / "report.html")
+    assert page.js("document.getElementById('player')") is None
+    page.page.click("#captions p[data-start]")
+    assert page.js("document.querySelector('#moment-frame figure').dataset.t") == "4.0"  # the caption's own frame
+    assert page.js("document.getElementById('playhead').dataset.t") == "4.00"
+    assert not page.errors, page.errors
+    page.close()
+
+
 def test_audio_files_get_an_audio_player(browser, sample_report, clips, tmp_path):
     m4a = clips("speech.m4a", "-i", str(SAMPLE), "-vn", "-c:a", "aac")
     media = probe(m4a)
@@ -272,7 +283,7 @@ def test_audio_files_get_an_audio_player(browser, sample_report, clips, tmp_path
     page.close()
 
 
-def test_search_page_plays_each_hit_in_the_same_player(browser, analysed_sample, tmp_path):
+def test_search_page_plays_each_hit_in_the_same_player(browser, analysed_sample, tmp_path, artifacts):
     page_path = tmp_path / "hits" / "fox.html"
     made = vidagent("search", "fox", "--index", analysed_sample.parent / "index.sqlite", "--html", page_path)
     assert made.returncode == 0, made.stderr
@@ -286,6 +297,8 @@ def test_search_page_plays_each_hit_in_the_same_player(browser, analysed_sample,
     page.wait("document.getElementById('player').paused")
     page.page.keyboard.press("ArrowRight")
     assert page.media()["t"] > hit["start"] + 4.9
+    page.settled()
+    page.page.screenshot(path=str(artifacts / "search-page.png"))
     assert files_requested(page) <= {page_path.resolve(), SAMPLE.resolve()}
     assert not page.errors, page.errors
     page.close()
