@@ -327,6 +327,20 @@ def test_proxy_is_upright_and_matches_ffmpegs_picture(clips, tmp_path):
     assert np.abs(pictures[0] - pictures[1]).mean() < PROXY_PIXEL_TOL
 
 
+def test_audio_proxy_of_a_codec_browsers_cannot_play(clips, tmp_path):
+    from vidagent.media.proxy import proxy_path, write_proxy
+    from vidagent.report.player import playback_problem
+
+    ac3 = clips("speech.mka", "-i", str(SAMPLE), "-vn", "-c:a", "ac3")
+    media = probe(ac3)
+    assert playback_problem(media) == "browsers cannot play ac3 audio"
+    proxy = write_proxy(ac3, media, proxy_path(tmp_path, has_video=False))
+    facts = probe(proxy)
+    assert proxy.suffix in (".m4a", ".webm") and not facts.has_video
+    assert facts.audio_streams[0].codec in ("aac", "opus") and playback_problem(facts) is None
+    assert abs(facts.duration_s - media.duration_s) < 0.1
+
+
 def test_links_are_relative_to_the_page_as_the_browser_sees_it(tmp_path, monkeypatch):
     from vidagent.report import player
 
