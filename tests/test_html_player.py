@@ -1,5 +1,6 @@
 """The player in report.html and on the search page, driven in the system's headless
-Chromium through Playwright (its own browser is never downloaded).
+Chromium through Playwright (its own browser is never downloaded); then, without a
+browser, the proxy, the links and the warning.
 
 Pages come from one analysed sample (conftest.analysed_sample), re-rendered by
 `vidagent report` into other folders: the path the relative link must survive. The
@@ -30,7 +31,7 @@ SEEK_TOL_S = 0.5
 PLAYHEAD_TOL_S = 0.3
 WAIT_MS = 20_000
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # a model run (the shared analysed sample) or a browser
 
 
 def vidagent(*args) -> subprocess.CompletedProcess:
@@ -127,6 +128,7 @@ def files_requested(page: Page) -> set[Path]:
     return {Path(unquote(urlparse(u).path)) for u in page.requests if u.startswith("file:")}
 
 
+@slow
 def test_clicks_seek_the_video_and_the_page_follows_it(browser, video_page, sample_report, artifacts):
     page = Page(browser, video_page)
     html = video_page.read_text()
@@ -182,6 +184,7 @@ def test_clicks_seek_the_video_and_the_page_follows_it(browser, video_page, samp
     page.close()
 
 
+@slow
 def test_keys_play_pause_and_move(browser, video_page):
     page = Page(browser, video_page, "#t=5")
     page.settled()
@@ -215,6 +218,7 @@ def test_keys_play_pause_and_move(browser, video_page):
     page.close()
 
 
+@slow
 def test_a_file_on_its_own_clock_is_seeked_on_it(browser, sample_report, clips, tmp_path):
     """A file whose first frame is at 2 s: the browser shows 2 s there, the report says 0."""
     late = clips("late2.mp4", "-i", str(SAMPLE), "-c", "copy", "-output_ts_offset", "2")
@@ -230,6 +234,7 @@ def test_a_file_on_its_own_clock_is_seeked_on_it(browser, sample_report, clips, 
     page.close()
 
 
+@slow
 def test_a_codec_browsers_cannot_play_gets_a_warning_then_a_proxy(browser, sample_report, clips, tmp_path):
     mpeg2 = clips("mpeg2.ts", "-i", str(SAMPLE), "-c:v", "mpeg2video", "-q:v", "4", "-c:a", "mp2", "-f", "mpegts")
     report = {**sample_report, "media": probe(mpeg2).model_dump()}
@@ -254,6 +259,7 @@ def test_a_codec_browsers_cannot_play_gets_a_warning_then_a_proxy(browser, sampl
     page.close()
 
 
+@slow
 def test_no_player_shows_the_nearest_picture(browser, sample_report, tmp_path):
     render(sample_report, tmp_path / "none", "--html-video", "none")
     page = Page(browser, tmp_path / "none" / "report.html")
@@ -265,6 +271,7 @@ def test_no_player_shows_the_nearest_picture(browser, sample_report, tmp_path):
     page.close()
 
 
+@slow
 def test_audio_files_get_an_audio_player(browser, sample_report, clips, tmp_path):
     m4a = clips("speech.m4a", "-i", str(SAMPLE), "-vn", "-c:a", "aac")
     media = probe(m4a)
@@ -283,6 +290,7 @@ def test_audio_files_get_an_audio_player(browser, sample_report, clips, tmp_path
     page.close()
 
 
+@slow
 def test_search_page_plays_each_hit_in_the_same_player(browser, analysed_sample, tmp_path, artifacts):
     page_path = tmp_path / "hits" / "fox.html"
     made = vidagent("search", "fox", "--index", analysed_sample.parent / "index.sqlite", "--html", page_path)
@@ -356,6 +364,7 @@ def test_links_are_relative_to_the_page_as_the_browser_sees_it(tmp_path, monkeyp
     assert player.media_href(video, tmp_path / "out") == video.as_uri()
 
 
+@slow
 def test_analyze_warns_once_for_videos_browsers_cannot_play(clips, tmp_path):
     first = clips("mpeg2.ts", "-i", str(SAMPLE), "-c:v", "mpeg2video", "-q:v", "4", "-c:a", "mp2", "-f", "mpegts")
     second = tmp_path / "again.ts"
@@ -377,3 +386,11 @@ def test_bench_proxy_runs_on_a_tiny_clip():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert re.search(r"vidagent +[\d.]+ s +x[\d.]+ of floor", done.stdout), done.stdout
+
+
+def test_json_progress_has_a_warning_event(capsys):
+    from vidagent.cli.progress import JsonProgress
+
+    JsonProgress().warning("a.ts: browsers cannot play mpeg2video video")
+    event = json.loads(capsys.readouterr().err)
+    assert (event["event"], event["text"]) == ("warning", "a.ts: browsers cannot play mpeg2video video")
