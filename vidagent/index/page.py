@@ -3,8 +3,9 @@
 Links are relative to the page, so the page and the videos can move together. Each
 moment links to its source video with a media fragment (`video.mp4#t=12.0,15.5`, which
 browsers open at that time) and to its report page at that time (`report.html#t=12.0`);
-clicking a thumbnail plays the moment in the page's player, and `page.html#play=N`
-plays moment N on load.
+clicking a thumbnail or the link plays the moment in the page's player (the report
+page's: its keys, its clock offset; a report's proxy when it has one), and
+`page.html#play=N` plays moment N on load.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A self-contained HTML page per report (and an index page per batch).
 
 Everything the page needs is inside the file: CSS and JS inline, thumbnails as JPEG data
-URLs, so it opens from an artifact store or an e-mail with no network. The report stores
+URLs, so it opens from an artifact store or an e-mail with no network. Its player links
+the video (or a proxy beside the page) by a relative path: player.py. The report stores
 no frames, so thumbnails are decoded again from the source video (PyAV) when it is at
 hand; without it the page still renders, minus the pictures, and says so.
 All text goes through Jinja2's autoescaping; data for the script goes through `tojson`.
@@ -40,9 +41,8 @@ def render_html(report: Report, folder: Path, video: Path | None = None, html_vi
     own `html_video` setting, else source)."""
     source = find_video(report, video)
     media = played_media(report, source, video)
-    mode = html_video or report.settings.get("html_video") or "source"
     streams = report.transcript.streams
-    player = page_media(media, source, folder, mode, streams[0] if streams else None)
+    player = page_media(media, source, folder, html_mode(report, html_video), streams[0] if streams else None)
     wanted = key_times(report) if report.media.has_video else []
     frames, note = {}, None
     if not report.media.has_video:
@@ -72,9 +72,15 @@ def played_media(report: Report, source: Path | None, video: Path | None) -> Med
 
 def html_warning(report: Report, video: Path | None = None, html_video: str | None = None) -> str | None:
     """The one-line warning for a page that links a source browsers may not play."""
-    mode = html_video or report.settings.get("html_video") or "source"
     source = find_video(report, video)
-    return proxy_advice(played_media(report, source, video)) if mode == "source" and source else None
+    if html_mode(report, html_video) != "source" or source is None:
+        return None
+    return proxy_advice(played_media(report, source, video))
+
+
+def html_mode(report: Report, html_video: str | None) -> str:
+    """What the page plays: as asked, else as when the report was made, else the source."""
+    return html_video or report.settings.get("html_video") or "source"
 
 
 def find_video(report: Report, video: Path | None) -> Path | None:
