@@ -272,7 +272,7 @@ def test_no_player_shows_the_nearest_picture(browser, sample_report, tmp_path):
 
 
 @slow
-def test_audio_files_get_an_audio_player(browser, sample_report, clips, tmp_path):
+def test_audio_files_get_an_audio_player(browser, sample_report, clips, tmp_path, artifacts):
     m4a = clips("speech.m4a", "-i", str(SAMPLE), "-vn", "-c:a", "aac")
     media = probe(m4a)
     report = {**sample_report, "media": media.model_dump(), "detections": [], "tracks": [], "captions": [],
@@ -286,6 +286,7 @@ def test_audio_files_get_an_audio_player(browser, sample_report, clips, tmp_path
     assert second["start"] <= page.media()["t"] < second["start"] + SEEK_TOL_S
     page.wait(f"document.getElementById('player').currentTime > {second['start'] + 0.2}")
     assert page.js("+document.querySelector('#transcript p.now').dataset.start") == second["start"]
+    page.page.screenshot(path=str(artifacts / "report-audio.png"))
     assert not page.errors, page.errors
     page.close()
 
