@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 SAMPLE = DATA / "sample.mp4"
 OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
+KEPT_VARIABLES = {"VIDAGENT_CACHE_DIR", "VIDAGENT_TEST_ARTIFACTS"}  # the tests', not a setting
+_artifacts_written: list[Path] = []
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,7 +35,7 @@ def offline_environment(tmp_path_factory):
         VIDAGENT_CACHE_DIR=str(cache / "vidagent"),
     )
     for name in list(os.environ):  # a developer's own settings must not leak into tests
-        if (name.startswith("VIDAGENT_") and name != "VIDAGENT_CACHE_DIR") or name.startswith("RUNPOD_"):
+        if (name.startswith("VIDAGENT_") and name not in KEPT_VARIABLES) or name.startswith("RUNPOD_"):
             del os.environ[name]
     yield
 
@@ -108,3 +110,32 @@ def run_cli(tmp_path_factory):
 def run_cli_module(tmp_path_factory):
     """run_cli for module-scoped fixtures (one batch run shared by a module's tests)."""
     return cli_runner(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests keep files for people to look at (screenshots): $VIDAGENT_TEST_ARTIFACTS,
+    default test-artifacts/ in the repository (gitignored). The path is printed at the end."""
+    folder = Path(os.environ.get("VIDAGENT_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    _artifacts_written.append(folder)
+    return folder
+
+
+def pytest_terminal_summary(terminalreporter):
+    for folder in _artifacts_written:
+        terminalreporter.write_line(f"test artifacts (screenshots): {folder}")
+
+
+@pytest.fixture(scope="session")
+def analysed_sample(tmp_path_factory) -> Path:
+    """The sample analysed once per session with the offline models, json and html written:
+    the folder holding report.json and report.html (the browser tests share it)."""
+    out = tmp_path_factory.mktemp("analysed")
+    proc = subprocess.run(
+        [sys.executable, "-m", "vidagent", "analyze", str(SAMPLE), "--config", str(OFFLINE_CONFIG), "--detect-fps", "2",
+         "--format", "json,html", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=out,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out / "sample"

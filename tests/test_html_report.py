@@ -3,7 +3,7 @@
 The offline YOLO has random weights and finds nothing in the sample, so one test adds a
 hand-made walking person to the analysed report.json and re-renders it: that is the path
 `vidagent report` exists for, and it puts tracks, boxes and events on the page.
-The browser screenshot is kept in out/test-artifacts/report.png for people to look at.
+The browser screenshot is kept in the test artifacts folder (conftest.artifacts) as report.png.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from vidagent.report.html import write_index_html
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "sample.mp4"
-OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "out" / "test-artifacts"
 REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 pytestmark = pytest.mark.slow
@@ -41,16 +39,9 @@ def person_walking() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
-    """Analyse the sample once (offline models), asking for json and html."""
-    out = tmp_path_factory.mktemp("html")
-    proc = subprocess.run(
-        [sys.executable, "-m", "vidagent", "analyze", str(SAMPLE), "--config", str(OFFLINE_CONFIG), "--detect-fps", "2",
-         "--format", "json,html", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=out,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return out / "sample"
+def analysed(analysed_sample):
+    """The sample analysed once (offline models), json and html (conftest)."""
+    return analysed_sample
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +101,7 @@ def test_report_command_rerenders_tracks_events_and_escapes(rerendered):
     assert not REMOTE.search(html)
 
 
-def test_page_runs_in_chromium_without_errors(rerendered, tmp_path):
+def test_page_runs_in_chromium_without_errors(rerendered, tmp_path, artifacts):
     page = rerendered / "report.html"
     dom = chromium(page, tmp_path / "profile-dom", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -124,8 +115,7 @@ def test_page_runs_in_chromium_without_errors(rerendered, tmp_path):
     run = chromium(page, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,1600")
     assert run.returncode == 0, run.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 20_000  # a blank page is a few kB
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / "report.png")
+    shutil.copy(shot, artifacts / "report.png")
 
 
 def test_missing_video_renders_without_thumbnails(rerendered, run_report, tmp_path):

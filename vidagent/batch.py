@@ -31,6 +31,7 @@ from .report.model import Report
 from .batch_index import IndexWriter
 from .index import add_report, default_location
 from .media.sampler import usable_cpus
+from .report.player import playback_problem, proxy_advice
 from .report.writers import write_report
 from .transports import make_transport
 
@@ -67,6 +68,8 @@ class BatchProgress(Protocol):
     def video_started(self, path: Path, position: int, total: int) -> VideoProgress: ...
 
     def video_finished(self, outcome: Outcome) -> None: ...
+
+    def warning(self, text: str) -> None: ...
 
 
 # -- inputs -----------------------------------------------------------------------------
@@ -272,6 +275,15 @@ async def run_batch(
     cpus = max(1, usable_cpus() // max(1, min(jobs, len(todo) or 1)))
     index_path = default_location(settings.index, settings.out)
 
+    warned: set[str] = set()
+
+    def advise(report, video: Settings) -> None:
+        """Once per batch and kind of problem: a page will link a video browsers may not play."""
+        problem = playback_problem(report.media) if "html" in video.formats and video.html_video == "source" else None
+        if problem and problem not in warned:
+            warned.add(problem)
+            progress.warning(proxy_advice(report.media))
+
     def finished(outcome: Outcome) -> None:
         outcome.done = True
         progress.video_finished(outcome)
@@ -288,6 +300,7 @@ async def run_batch(
                 outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget, cpus)
                 outcome.folder = folders[outcome.input]
                 outcome.partial = outcome.report.status == "partial"
+                advise(outcome.report, video)
                 await _write_whole(outcome, video.formats, index_path, finished)
             except (ConfigError, BudgetExceeded):
                 raise  # wrong for every video (a bad key, the budget spent): stop the batch

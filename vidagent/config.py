@@ -39,6 +39,10 @@ class Settings(BaseModel):
     formats: list[OutputFormat] = Field(
         default_factory=lambda: ["json", "srt", "vtt", "html"], description="Report files to write."
     )
+    html_video: Literal["source", "proxy", "none"] = Field(
+        "source", description="What report.html plays beside its timeline: source (the video itself, linked by a path "
+        "relative to the page), proxy (a small H.264/AAC copy that every browser plays, written beside the page; for "
+        "codecs browsers cannot play), none (no player).")
     cache: bool = Field(True, description="Reuse finished jobs from the job cache (resume after a crash).")
     cache_dir: Path | None = Field(None, description="Job cache folder (default: ~/.cache/vidagent).")
     detect: bool = Field(True, description="Run object detection.")

@@ -59,6 +59,10 @@ def analyze(
         Optional[list[str]],
         typer.Option("--format", "-f", help="Report files: json, srt, vtt, html, captions_srt, captions_vtt, events_srt, events_vtt; repeat or comma-separate. Default: json,srt,vtt,html.", rich_help_panel=_OUTPUT),
     ] = None,
+    html_video: Annotated[
+        Optional[str],
+        typer.Option("--html-video", help="What report.html plays beside its timeline: source (the video, linked relative to the page), proxy (a small copy that every browser plays, written beside the page, for ProRes, MPEG-2, HEVC…), none. Env: VIDAGENT_HTML_VIDEO. Default: source.", rich_help_panel=_OUTPUT),
+    ] = None,
     backend: Annotated[
         Optional[str],
         typer.Option(help="Where models run: local (this process), runpod (serverless endpoints), auto (runpod when the stages' RUNPOD_*_ENDPOINT_ID are set, local when none is). Default: auto.", rich_help_panel=_STAGES),
@@ -209,6 +213,7 @@ def analyze(
     overrides = dict(
         out=out,
         formats=_split(formats),
+        html_video=html_video,
         backend=backend,
         local_endpoints=_split(local_endpoints),
         cache=cache,

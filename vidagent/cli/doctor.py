@@ -90,6 +90,20 @@ def _docker() -> tuple[bool, str]:
     return True, f"{binary} (client; deploy checks the daemon)"
 
 
+def _proxy_encoder() -> tuple[bool, str]:
+    """What `--html-video proxy` encodes with, from PyAV's own FFmpeg."""
+    from ..errors import MediaError
+    from ..media.proxy import proxy_format
+
+    try:
+        fmt, _, video, audio = proxy_format(True)
+    except MediaError as exc:
+        return False, str(exc)
+    except ImportError:
+        return False, "PyAV is missing"
+    return True, f"{video} + {audio} in {fmt} (PyAV), for --html-video proxy"
+
+
 def run_doctor(config: Path | None) -> int:
     from ..config import load_settings
     from ..errors import ConfigError
@@ -104,6 +118,7 @@ def run_doctor(config: Path | None) -> int:
         rows.append(("config", False, str(exc)))
     rows.append(("PyAV (decoding)", *_pyav()))
     rows.append(("ffmpeg binary", *_ffmpeg()))
+    rows.append(("HTML proxy encoder", *_proxy_encoder()))
     rows.append(("ultralytics", *_package("ultralytics", "local")))
     rows.append(("faster-whisper", *_package("faster-whisper", "local")))
     rows.append(("transformers (VLM)", *_package("transformers", "local")))

@@ -103,6 +103,10 @@ class QuietProgress:
     def note(self, text: str, style: str | None = None) -> None:
         self.err.print(text, style=style, markup=False)
 
+    def warning(self, text: str) -> None:
+        """Something about the whole run (not one video's report), said once."""
+        self.note(f"vidagent: warning: {text}", style="yellow")
+
     def summary(self, outcomes: list[Outcome], index: Path | None = None) -> None:
         failed = sum(o.status == "failed" for o in outcomes)
         partial = sum(o.status == "partial" for o in outcomes)
@@ -143,14 +147,18 @@ class LineProgress(QuietProgress):
 
 class JsonProgress(QuietProgress):
     """One JSON object per line (--progress json): `event` is backends, video_started,
-    planned, progress, video_done, video_partial, video_failed or totals; every event has
-    `time` (Unix seconds) and, except backends and totals, `video` (the input path)."""
+    planned, progress, video_done, video_partial, video_failed, warning or totals; every
+    event has `time` (Unix seconds) and, except backends, warning and totals, `video`
+    (the input path)."""
 
     def emit(self, event: str, **fields) -> None:
         print(json.dumps({"event": event, "time": round(time.time(), 3), **fields}), file=sys.stderr, flush=True)
 
     def backends(self, chosen: dict[str, str]) -> None:
         self.emit("backends", backends=chosen)
+
+    def warning(self, text: str) -> None:
+        self.emit("warning", text=text)
 
     def video_started(self, path: Path, position: int, total: int) -> _Tracker:
         self.emit("video_started", video=str(path), position=position, total=total)

@@ -7,6 +7,7 @@ report says it was analysed.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,29 +30,47 @@ def report_command(
         Optional[Path],
         typer.Option("--out", "-o", help="Folder to write into. Default: the report's folder."),
     ] = None,
+    html_video: Annotated[
+        Optional[str],
+        typer.Option("--html-video", help="What report.html plays: source (the video, linked relative to the page), proxy (a small copy that every browser plays, written beside the page), none. Env: VIDAGENT_HTML_VIDEO. Default: what analyze used."),
+    ] = None,
 ) -> None:
     """Re-render report files (HTML, subtitles) from a report.json without running models."""
     from ..errors import ConfigError
     from ..files import atomic_write
     from ..report.reader import read_report
-    from ..report.writers import WRITERS
+    from ..report.writers import WRITERS, render_file
 
     chosen = _split(formats) or ["html"]
     unknown = [f for f in chosen if f not in WRITERS]
     if unknown:
         raise ConfigError(f"unknown format {', '.join(unknown)} (choose from {', '.join(WRITERS)})")
+    html_video = _html_video(html_video)
     report = read_report(report_json)
     folder = out or report_json.parent
     folder.mkdir(parents=True, exist_ok=True)
     for fmt in chosen:
-        name, render = WRITERS[fmt]
-        if fmt == "html":
-            from ..report.html import render_html
+        print(atomic_write(folder / WRITERS[fmt][0], render_file(fmt, report, folder, video, html_video)))
+    if "html" in chosen:
+        from ..report.html import html_warning
 
-            text = render_html(report, video)
-        else:
-            text = render(report)
-        print(atomic_write(folder / name, text))
+        advice = html_warning(report, video, html_video)
+        if advice:
+            print(f"vidagent: warning: {advice}", file=sys.stderr)
+
+
+def _html_video(flag: str | None) -> str | None:
+    """--html-video, else VIDAGENT_HTML_VIDEO, else None (the report's own setting)."""
+    import os
+
+    from ..config import env_name
+    from ..errors import ConfigError
+    from ..report.player import HTML_VIDEO_MODES
+
+    value, where = (flag, "option --html-video") if flag is not None else (os.environ.get(env_name("html_video")), env_name("html_video"))
+    if value is not None and value not in HTML_VIDEO_MODES:
+        raise ConfigError(f"{where}: expected one of {', '.join(HTML_VIDEO_MODES)} (got {value!r})")
+    return value
 
 
 def _split(values: list[str] | None) -> list[str]:

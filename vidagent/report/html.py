@@ -1,7 +1,8 @@
 """A self-contained HTML page per report (and an index page per batch).
 
 Everything the page needs is inside the file: CSS and JS inline, thumbnails as JPEG data
-URLs, so it opens from an artifact store or an e-mail with no network. The report stores
+URLs, so it opens from an artifact store or an e-mail with no network. Its player links
+the video (or a proxy beside the page) by a relative path: player.py. The report stores
 no frames, so thumbnails are decoded again from the source video (PyAV) when it is at
 hand; without it the page still renders, minus the pictures, and says so.
 All text goes through Jinja2's autoescaping; data for the script goes through `tojson`.
@@ -21,6 +22,8 @@ from .events import span
 from ..media.probe import MediaInfo
 from .model import FrameDetections, Report
 from ..files import atomic_write
+from .player import PageMedia, page_media, proxy_advice
+from .writers import caption_ends
 
 THUMB_SIDE = 384  # long side of a thumbnail, px: sharp enough to read, small enough to embed
 THUMB_QUALITY = 72
@@ -32,21 +35,52 @@ PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f
            "#bfef45", "#469990", "#9a6324", "#800000", "#808000", "#000075", "#a9a9a9"]
 
 
-def render_html(report: Report, video: Path | None = None) -> str:
-    """The page for one report; `video` overrides where the source file is looked for."""
+def render_html(report: Report, folder: Path, video: Path | None = None, html_video: str | None = None) -> str:
+    """The page for one report, to be written into `folder`; `video` overrides where the
+    source file is looked for, `html_video` what the page plays (default: the report's
+    own `html_video` setting, else source)."""
     source = find_video(report, video)
+    media = played_media(report, source, video)
+    streams = report.transcript.streams
+    player = page_media(media, source, folder, html_mode(report, html_video), streams[0] if streams else None)
     wanted = key_times(report) if report.media.has_video else []
     frames, note = {}, None
     if not report.media.has_video:
         note = None  # an audio file: nothing to picture
     elif source is None:
-        note = f"Source video not found ({report.media.path}): no thumbnails. Use --video PATH."
+        note = f"Source video not found ({report.media.path}): no player, no thumbnails. Use --video PATH."
+        player.note = None  # said once, here
     elif wanted:
         try:
             frames = grab_frames(source, report, [t for t, _ in wanted])
         except Exception as exc:  # a damaged file costs the pictures, never the page
             note = f"Could not decode thumbnails from {source}: {exc}"
-    return template("report.html.j2").render(**page_context(report, wanted, frames, note))
+    return template("report.html.j2").render(**page_context(report, wanted, frames, note, player))
+
+
+def played_media(report: Report, source: Path | None, video: Path | None) -> MediaInfo:
+    """The facts of the file the page plays: the report's, or a --video file's own."""
+    if video is None or source is None:
+        return report.media
+    from ..media.probe import probe
+
+    try:
+        return probe(source)
+    except Exception:  # unreadable: the report's facts, and the browser will say the rest
+        return report.media
+
+
+def html_warning(report: Report, video: Path | None = None, html_video: str | None = None) -> str | None:
+    """The one-line warning for a page that links a source browsers may not play."""
+    source = find_video(report, video)
+    if html_mode(report, html_video) != "source" or source is None:
+        return None
+    return proxy_advice(played_media(report, source, video))
+
+
+def html_mode(report: Report, html_video: str | None) -> str:
+    """What the page plays: as asked, else as when the report was made, else the source."""
+    return html_video or report.settings.get("html_video") or "source"
 
 
 def find_video(report: Report, video: Path | None) -> Path | None:
@@ -121,7 +155,8 @@ def grab_media_frames(path: Path, media: MediaInfo, times: list[float], side: in
     return found
 
 
-def page_context(report: Report, wanted: list[tuple[float, str]], frames: dict, note: str | None) -> dict[str, Any]:
+def page_context(report: Report, wanted: list[tuple[float, str]], frames: dict, note: str | None,
+                 player: PageMedia) -> dict[str, Any]:
     labels = sorted({k.label for k in report.tracks} | {o.label for d in report.detections for o in d.objects})
     colors = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
     thumbs = [_thumb(report, t, why, frames[t], colors) for t, why in wanted if t in frames]
@@ -138,7 +173,9 @@ def page_context(report: Report, wanted: list[tuple[float, str]], frames: dict, 
         "cost": round(sum(usd), 4) if usd else None,
         "settings": {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in report.settings.items()},
         "chart": objects_chart(report.detections, report.media.duration_s, colors),
-        "data": _script_data(report, thumbs, colors),
+        "player": player,
+        "caption_ends": caption_ends(report.captions, report.media.duration_s),
+        "data": {**_script_data(report, thumbs, colors), "player": player.as_data()},
     }
 
 
@@ -188,7 +225,20 @@ def objects_chart(detections: list[FrameDetections], duration: float, colors: di
 
 
 def _script_data(report: Report, thumbs: list[dict], colors: dict) -> dict:
-    """What the timeline script draws: lanes of spans and moments, plus thumbnail times."""
+    """What the page script needs: the timeline's lanes, thumbnail times, captions, speech."""
+    return {
+        "duration": report.media.duration_s,
+        "lanes": timeline_lanes(report, colors),
+        "thumbs": [t["t"] for t in thumbs],
+        "captions": [{"t": c.t, "text": c.text} for c in report.captions],
+        "segments": [{"start": s.start, "end": s.end, "text": s.text.strip()} for s in report.transcript.segments],
+    }
+
+
+def timeline_lanes(report: Report, colors: dict) -> list[dict]:
+    """The timeline's lanes, top to bottom: {name, color, items: [{start, end, text}]};
+    an item may carry its own `color`. The script draws whatever lanes it is given, so a
+    new lane is one more entry here."""
     lanes = [
         {"name": "speech", "color": "#555", "items": [
             {"start": s.start, "end": s.end, "text": s.text.strip()} for s in report.transcript.segments]},
@@ -202,13 +252,7 @@ def _script_data(report: Report, thumbs: list[dict], colors: dict) -> dict:
         lanes.append({"name": f"{label} ({len(tracks)})", "color": color, "items": [
             {"start": k.first_seen, "end": k.last_seen, "text": f"{label} #{k.id} {span(k.first_seen, k.last_seen)}"}
             for k in tracks]})
-    return {
-        "duration": report.media.duration_s,
-        "lanes": lanes,
-        "thumbs": [t["t"] for t in thumbs],
-        "captions": [{"t": c.t, "text": c.text} for c in report.captions],
-        "segments": [{"start": s.start, "end": s.end, "text": s.text.strip()} for s in report.transcript.segments],
-    }
+    return lanes
 
 
 def write_index_html(rows: list[dict[str, Any]], out: Path) -> Path:
