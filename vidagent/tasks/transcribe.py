@@ -70,8 +70,8 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
             segments.append(Segment(start=_at(raw["start"], chunk), end=_at(raw["end"], chunk), text=text.strip(),
                                     avg_logprob=raw.get("avg_logprob"), no_speech_prob=raw.get("no_speech_prob")))
             continue
-        timed = [voiced.trim(Word(word=str(w["word"]), start=_at(w["start"], chunk), end=_at(w["end"], chunk),
-                                  probability=w.get("probability")))
+        timed = [_on_clock(voiced.trim(Word(word=str(w["word"]), start=_local(w["start"], chunk),
+                                            end=_local(w["end"], chunk), probability=w.get("probability"))), chunk)
                  for w in words if str(w.get("word", "")).strip()]
         for group in split_at_pauses(timed, settings.segment_pause_s):
             segments.append(Segment(
@@ -114,14 +114,15 @@ def split_at_pauses(words: list[Word], pause_s: float) -> list[list[Word]]:
 
 
 _SILENT_FRAMES = round(0.3 / FRAME_S)  # a silence this long inside a word's span ends the word
+_AHEAD_FRAMES = round(3.0 / FRAME_S)  # how far after a silent word its sound is looked for
 
 
 class _Voiced:
     """Where a chunk's audio is loud: frames within 40 dB of its loudest, and clearly above
-    its quietest. Audio with no clear silence in it (music under the speech) trims nothing."""
+    its quietest. Audio with no clear silence in it (music under the speech) trims nothing.
+    Times here are seconds into the chunk's samples."""
 
     def __init__(self, chunk: AudioChunk):
-        self.start = chunk.start
         levels = frame_levels_db(chunk.samples)
         self.loud = np.zeros(len(levels), bool)
         if len(levels):
@@ -133,19 +134,38 @@ class _Voiced:
 
     def trim(self, word: Word) -> Word:
         """The word from where its span gets loud to where it first falls silent for
-        SILENCE_S (what follows such a silence is the next word, whatever the alignment says)."""
-        first = max(0, int((word.start - self.start) / FRAME_S))
-        last = min(len(self.loud), int(np.ceil((word.end - self.start) / FRAME_S)))
+        SILENCE_S (what follows such a silence is the next word, whatever the alignment says).
+        A word whose whole span is silent was placed early, as Whisper does with the first
+        word after a silence: it starts where the audio next gets loud, within _AHEAD_S."""
+        first = max(0, int(word.start / FRAME_S))
+        last = min(len(self.loud), int(np.ceil(word.end / FRAME_S)))
         loud = np.flatnonzero(self.loud[first:last])
         if not len(loud):
-            return word
+            later = np.flatnonzero(self.loud[last:last + _AHEAD_FRAMES])
+            if not len(later):
+                return word
+            start = round((last + later[0]) * FRAME_S, 3)
+            return word.model_copy(update={"start": start, "end": start})
         gaps = np.flatnonzero(np.diff(loud) > _SILENT_FRAMES)
         last_loud = loud[gaps[0]] if len(gaps) else loud[-1]
-        start = round(self.start + (first + loud[0]) * FRAME_S, 3)
-        end = round(self.start + (first + last_loud + 1) * FRAME_S, 3)
+        start = round((first + loud[0]) * FRAME_S, 3)
+        end = round((first + last_loud + 1) * FRAME_S, 3)
         return word.model_copy(update={"start": max(word.start, start), "end": min(word.end, end)})
 
 
-def _at(t: Any, chunk: AudioChunk) -> float:
+def _local(t: Any, chunk: AudioChunk) -> float:
     # Whisper can place an end a hair past the audio it was given; keep it inside the chunk.
-    return round(chunk.start + min(max(0.0, float(t)), chunk.duration), 3)
+    return min(max(0.0, float(t)), chunk.duration)
+
+
+def _at(t: Any, chunk: AudioChunk) -> float:
+    """A time in the chunk's samples, on the video clock (across shortened silences)."""
+    return round(chunk.time_at(_local(t, chunk)), 3)
+
+
+def _on_clock(word: Word, chunk: AudioChunk) -> Word:
+    """A word timed in the chunk's samples, on the video clock; it ends at the latest where
+    a shortened silence skips time (no word spans the time that was not sent)."""
+    start = round(chunk.time_at(word.start), 3)
+    end = round(chunk.time_at(min(word.end, chunk.stretch_end(word.start))), 3)
+    return word.model_copy(update={"start": start, "end": max(start, end)})
