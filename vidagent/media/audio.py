@@ -109,15 +109,15 @@ class AudioChunker:
             return []
         data = np.concatenate(self._buffer)
         self._buffer, self._buffered = [], 0
-        return [self._emit(data)]
+        return [self._emit(data, final=True)]
 
     def _take(self, samples: np.ndarray) -> None:
         if len(samples):
             self._buffer.append(samples)
             self._buffered += len(samples)
 
-    def _emit(self, samples: np.ndarray) -> AudioChunk:
-        start, jumps = self._silences.clock(len(samples))
+    def _emit(self, samples: np.ndarray, final: bool = False) -> AudioChunk:
+        start, jumps = self._silences.clock(len(samples), final)
         chunk = AudioChunk(index=self._index, start=start, samples=samples, jumps=jumps)
         self._index += 1
         return chunk
@@ -199,18 +199,21 @@ class _SilenceShortener:
             self._pass(np.concatenate(self._held), out)
         if not self._dropped:
             self._pass(rest, out)
+        else:  # a last jump, after the last sample: the clock still reaches the stream's end
+            self._jumps.append((self._out, self._start + (self._raw + len(rest)) / SAMPLE_RATE))
         self._held = []
         return np.concatenate(out) if out else np.zeros(0, np.int16)
 
-    def clock(self, n: int) -> tuple[float, tuple[tuple[int, float], ...]]:
-        """The next `n` samples passed on, as a chunk: its start and its jumps."""
+    def clock(self, n: int, final: bool = False) -> tuple[float, tuple[tuple[int, float], ...]]:
+        """The next `n` samples passed on, as a chunk: its start and its jumps (the last
+        chunk's may include one just after its last sample, where the stream ends)."""
         first, last = self._emitted, self._emitted + n
         origin, time = self._origin
-        while self._jumps and self._jumps[0][0] <= first:
+        while self._jumps and self._jumps[0][0] <= first and not (final and self._jumps[0][0] == last):
             origin, time = self._jumps.pop(0)
         start = time + (first - origin) / SAMPLE_RATE
         jumps = []
-        while self._jumps and self._jumps[0][0] < last:
+        while self._jumps and (self._jumps[0][0] < last or (final and self._jumps[0][0] == last)):
             origin, time = self._jumps.pop(0)
             jumps.append((origin - first, time))
         self._origin = (origin, time)

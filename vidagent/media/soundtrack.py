@@ -115,21 +115,25 @@ def _listen(path: Path, info: MediaInfo, position: int) -> np.ndarray:
     """A few windows of one stream, spread over the file, as 16 kHz mono samples."""
     import av
 
-    duration = max(info.duration_s, _PROBE_WINDOW_S)
-    starts = [duration * k / _PROBE_WINDOWS for k in range(_PROBE_WINDOWS)]
+    if info.duration_s <= _PROBE_WINDOWS * _PROBE_WINDOW_S:  # short enough to hear it all, once
+        starts, wanted = [0.0], int(max(info.duration_s, _PROBE_WINDOW_S) * SAMPLE_RATE)
+    else:
+        starts = [info.duration_s * k / _PROBE_WINDOWS for k in range(_PROBE_WINDOWS)]
+        wanted = int(_PROBE_WINDOW_S * SAMPLE_RATE)
     pieces = []
     with open_container(path) as container:
         stream = container.streams.audio[position]
         for start in starts:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-            wanted = int(_PROBE_WINDOW_S * SAMPLE_RATE)
             got: list[np.ndarray] = []
+            have = 0
             try:
                 container.seek(int((info.start_time_s + start) / stream.time_base), stream=stream)
                 for frame in container.decode(stream):
                     for out in resampler.resample(frame):
                         got.append(out.to_ndarray().reshape(-1))
-                    if sum(len(g) for g in got) >= wanted:
+                        have += len(got[-1])
+                    if have >= wanted:
                         break
             except av.error.FFmpegError:
                 continue  # an unreadable stretch is not speech
