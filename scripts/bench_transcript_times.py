@@ -30,10 +30,11 @@ import make_sentences  # noqa: E402
 from speech_timeline import ROOT, Spoken, build, every, score, word_error_rate  # noqa: E402
 
 
-def pipeline(path: Path, out: Path, model: str) -> list[tuple[float, float, str]]:
+def pipeline(path: Path, out: Path, model: str, chunk_s: float | None = None) -> list[tuple[float, float, str]]:
+    chunk = ["--audio-chunk", str(chunk_s)] if chunk_s else []
     subprocess.run([sys.executable, "-m", "vidagent", "analyze", str(path), "--out", str(out), "--no-detect",
                     "--whisper-model", model, "--language", "en", "--no-cache", "--format", "json",
-                    "--progress", "none"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    "--progress", "none", *chunk], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     report = json.loads((out / path.stem / "report.json").read_text())
     return [(s["start"], s["end"], s["text"]) for s in report["transcript"]["segments"]]
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="offline:tiny.en", help="Whisper model (default offline:tiny.en)")
     parser.add_argument("--tolerance", type=float, default=1.0, help="a start counts within this many seconds")
     parser.add_argument("--video", action="store_true", help="an .mp4 with a test-pattern video track, not an .m4a")
+    parser.add_argument("--audio-chunk", type=float, help="vidagent's audio_chunk_s (default: the setting's)")
     parser.add_argument("--skip-direct", action="store_true", help="only vidagent (no floor, no ratio)")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clip, truth = recording(args, Path(tmp))
         started = time.perf_counter()
-        ours = pipeline(clip, Path(tmp) / "out", args.model)
+        ours = pipeline(clip, Path(tmp) / "out", args.model, args.audio_chunk)
         ours_s = time.perf_counter() - started
         if not args.skip_direct:
             started = time.perf_counter()

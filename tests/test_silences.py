@@ -70,16 +70,18 @@ def test_short_pauses_and_quiet_speech_are_sent_whole():
     assert np.array_equal(chunk.samples, audio) and chunk.jumps == ()
 
 
-def test_a_first_word_whisper_puts_in_the_silence_starts_where_the_sound_does():
+def test_words_whisper_puts_in_the_silence_go_to_the_sound_they_belong_to():
     # Sent: sound 0-3 s, then 1 s of kept silence (the middle of 20 s was not sent), sound
-    # from 4 s (on the clock: 3 + 20 = 23 s). Whisper times "Then" 3.2-3.8 s, in the silence.
+    # from 4 s (on the clock: 3 + 20 = 23 s). Whisper times "again" (the end of the first
+    # sentence) 3.1-3.3 s and "Then" (the start of the next) 3.3-3.8 s: both in the silence.
     audio = np.concatenate([loud(3), quiet(20), loud(2)])
     chunk, = chunked(audio, target_s=60, start=100.0, keep_s=1.0)
-    words = [{"word": " Last", "start": 2.2, "end": 3.2}, {"word": " Then", "start": 3.2, "end": 3.8},
-             {"word": " more", "start": 3.8, "end": 4.6}]
-    output = {"segments": [{"start": 0.0, "end": 4.6, "text": " Last Then more", "words": words}]}
+    first = [{"word": " Last", "start": 2.2, "end": 3.1}, {"word": " again", "start": 3.1, "end": 3.3}]
+    second = [{"word": " Then", "start": 3.3, "end": 3.8}, {"word": " more", "start": 3.8, "end": 4.6}]
+    output = {"segments": [{"start": 0.0, "end": 3.3, "text": " Last again", "words": first},
+                           {"start": 3.3, "end": 4.6, "text": " Then more", "words": second}]}
     got = parse_result(output, chunk, Settings(word_timestamps=True, segment_pause_s=0.8))
-    assert [s.text for s in got.segments] == ["Last", "Then more"]
+    assert [s.text for s in got.segments] == ["Last again", "Then more"]
     last, then = got.segments
-    assert last.end == pytest.approx(103.0, abs=0.05)  # ends where its sound does, not at the skip
-    assert then.start == pytest.approx(123.0, abs=0.05)  # not 103.2 (Whisper) nor 103.5 (the skip)
+    assert last.end == pytest.approx(103.0, abs=0.05)  # where its sound ends, not at the skip
+    assert then.start == pytest.approx(123.0, abs=0.05)  # not 103.3 (Whisper) nor 103.5 (the skip)

@@ -70,9 +70,11 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
             segments.append(Segment(start=_at(raw["start"], chunk), end=_at(raw["end"], chunk), text=text.strip(),
                                     avg_logprob=raw.get("avg_logprob"), no_speech_prob=raw.get("no_speech_prob")))
             continue
+        spoken = [w for w in words if str(w.get("word", "")).strip()]
         timed = [_on_clock(voiced.trim(Word(word=str(w["word"]), start=_local(w["start"], chunk),
-                                            end=_local(w["end"], chunk), probability=w.get("probability"))), chunk)
-                 for w in words if str(w.get("word", "")).strip()]
+                                            end=_local(w["end"], chunk), probability=w.get("probability")),
+                                       opens=k == 0), chunk)
+                 for k, w in enumerate(spoken)]
         for group in split_at_pauses(timed, settings.segment_pause_s):
             segments.append(Segment(
                 start=group[0].start,
@@ -114,7 +116,7 @@ def split_at_pauses(words: list[Word], pause_s: float) -> list[list[Word]]:
 
 
 _SILENT_FRAMES = round(0.3 / FRAME_S)  # a silence this long inside a word's span ends the word
-_AHEAD_FRAMES = round(3.0 / FRAME_S)  # how far after a silent word its sound is looked for
+_NEAR_FRAMES = round(3.0 / FRAME_S)  # how far from a silent word its sound is looked for
 
 
 class _Voiced:
@@ -132,20 +134,25 @@ class _Voiced:
             else:
                 self.loud[:] = True
 
-    def trim(self, word: Word) -> Word:
+    def trim(self, word: Word, opens: bool = False) -> Word:
         """The word from where its span gets loud to where it first falls silent for
         SILENCE_S (what follows such a silence is the next word, whatever the alignment says).
-        A word whose whole span is silent was placed early, as Whisper does with the first
-        word after a silence: it starts where the audio next gets loud, within _AHEAD_S."""
+        A word whose whole span is silent was misplaced: the first of a segment (`opens`)
+        early, as Whisper does after a silence, so it starts where the audio next gets loud;
+        any other late, so it ends where the sound before it ends (both within 3 s)."""
         first = max(0, int(word.start / FRAME_S))
         last = min(len(self.loud), int(np.ceil(word.end / FRAME_S)))
         loud = np.flatnonzero(self.loud[first:last])
         if not len(loud):
-            later = np.flatnonzero(self.loud[last:last + _AHEAD_FRAMES])
-            if not len(later):
+            if opens:
+                near = np.flatnonzero(self.loud[last:last + _NEAR_FRAMES])
+                at = last + near[0] if len(near) else None
+            else:
+                near = np.flatnonzero(self.loud[max(0, first - _NEAR_FRAMES):first])
+                at = max(0, first - _NEAR_FRAMES) + near[-1] + 1 if len(near) else None
+            if at is None:
                 return word
-            start = round((last + later[0]) * FRAME_S, 3)
-            return word.model_copy(update={"start": start, "end": start})
+            return word.model_copy(update={"start": round(at * FRAME_S, 3), "end": round(at * FRAME_S, 3)})
         gaps = np.flatnonzero(np.diff(loud) > _SILENT_FRAMES)
         last_loud = loud[gaps[0]] if len(gaps) else loud[-1]
         start = round((first + loud[0]) * FRAME_S, 3)
