@@ -7,9 +7,11 @@ and each segment is rebuilt to start at its first word and end at its last, spli
 wherever the speaker pauses for `segment_pause_s` or more. Word times come from Whisper's
 attention alignment, which gives a pause to the word before it; each word is trimmed to
 the part of its span where the audio is loud (the chunk's samples are at hand), so the
-pause shows. RunPod's official worker-faster_whisper returns the words in one list beside
-its segments (`word_timestamps`), not in them: they are given back to their segments by
-time. A worker that returns no words at all keeps Whisper's segment times, and the report
+pause shows; a word whose span is silent throughout goes to the sound nearest it on the
+side it belongs to. Times are read in the chunk's samples and put on the clock by the
+chunk (`time_at`), which knows where long silences were shortened. RunPod's official
+worker-faster_whisper returns the words in one list beside its segments
+(`word_timestamps`), not in them: they are given back to their segments by time. A worker that returns no words at all keeps Whisper's segment times, and the report
 says so.
 """
 
