@@ -99,6 +99,8 @@ class Score:
     within: int  # found once, and that segment starts within `tolerance_s` of the truth
     worst_error_s: float
     tolerance_s: float
+    starts_within: int = 0  # the sentence's first segment is its own and starts within `tolerance_s`
+    worst_start_s: float = 0.0  # of those first segments (inf: a sentence had none of its own)
 
     def line(self, name: str) -> str:
         return (f"{name}: {self.within}/{self.sentences} sentences within {self.tolerance_s:g} s "
@@ -108,11 +110,19 @@ class Score:
 def score(segments: list[tuple[float, float, str]], truth: list[Spoken], tolerance_s: float = 1.0) -> Score:
     """A sentence is found once when exactly one segment overlaps the time it is spoken,
     that segment overlaps no other sentence, and it holds at least a third of the
-    sentence's words (a small model mishears some; the times are what is scored)."""
-    found_once = within = 0
-    worst = 0.0
-    for spoken in truth:
-        hits = [seg for seg in segments if seg[0] < spoken.end and seg[1] > spoken.start]
+    sentence's words (a small model mishears some; the times are what is scored).
+    Its start is judged on the first segment that overlaps it, which must overlap no
+    earlier sentence (a sentence Whisper splits in two still has one start)."""
+    found_once = within = starts = 0
+    worst = worst_start = 0.0
+    for k, spoken in enumerate(truth):
+        hits = sorted(seg for seg in segments if seg[0] < spoken.end and seg[1] > spoken.start)
+        if hits and not any(hits[0][0] < earlier.end for earlier in truth[:k]):
+            error = abs(hits[0][0] - spoken.start)
+            worst_start = max(worst_start, error)
+            starts += error <= tolerance_s
+        else:
+            worst_start = float("inf")
         ok = len(hits) == 1 and sum(hits[0][0] < other.end and hits[0][1] > other.start for other in truth) == 1
         if ok and len(words(spoken.text) & words(hits[0][2])) >= len(words(spoken.text)) / 3:
             found_once += 1
@@ -121,4 +131,23 @@ def score(segments: list[tuple[float, float, str]], truth: list[Spoken], toleran
             within += error <= tolerance_s
         else:
             worst = float("inf")
-    return Score(len(truth), found_once, within, worst, tolerance_s)
+    return Score(len(truth), found_once, within, worst, tolerance_s, starts, worst_start)
+
+
+def _sequence(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def word_error_rate(segments: list[tuple[float, float, str]], truth: list[Spoken]) -> float:
+    """Word error rate of the whole transcript against the whole truth, in time order:
+    (substitutions + deletions + insertions) / words of the truth, case and punctuation
+    ignored."""
+    said = [w for spoken in truth for w in _sequence(spoken.text)]
+    heard = [w for seg in sorted(segments) for w in _sequence(seg[2])]
+    previous = list(range(len(heard) + 1))
+    for i, want in enumerate(said, 1):
+        current = [i] + [0] * len(heard)
+        for j, got in enumerate(heard, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (want != got))
+        previous = current
+    return previous[-1] / max(1, len(said))

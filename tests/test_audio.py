@@ -1,9 +1,11 @@
 """Audio on its own terms: audio-only files, several audio streams, true packet times,
 the speech detector that picks a stream. Clips are made with ffmpeg (and PyAV, for a
-stream with a hole in its timeline) from the bundled sample's speech."""
+stream with a hole in its timeline) from the bundled sample's speech, and with numpy
+(tests/sounds.py: tones, music, noise, speech as a room and a phone line hear it)."""
 
 import json
 import subprocess
+import sys
 
 import av
 import numpy as np
@@ -12,7 +14,10 @@ import pytest
 from vidagent.media.audio import SAMPLE_RATE
 from vidagent.media.probe import probe
 from vidagent.media.soundtrack import choose_streams, extract_audio
-from vidagent.media.speech import SPEECH_SCORE, speech_score
+from vidagent.media.speech import SPEECH_S, SPEECH_SCORE, speech_score, voice_activity_s
+
+from conftest import DATA
+from sounds import decoded, music, noise, recorded, tone, two_streams
 
 SPEECH_AT = 1.5  # tests/data/sample.json: the speech starts here and ends at 8.0 s
 
@@ -23,7 +28,7 @@ def onset(chunks, threshold_dbfs=-40.0) -> float:
         frames = chunk.samples[: len(chunk.samples) // 160 * 160].reshape(-1, 160).astype(np.float32) / 32768
         loud = np.nonzero(10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12) > threshold_dbfs)[0]
         if len(loud):
-            return chunk.start + loud[0] * 160 / SAMPLE_RATE
+            return chunk.time_at(loud[0] * 160 / SAMPLE_RATE)
     raise AssertionError("no speech found")
 
 
@@ -36,7 +41,7 @@ def test_audio_only_files_are_probed_and_decoded_at_true_times(clips, sample, na
     assert not info.has_video and info.width is None and info.has_audio
     assert info.duration_s == pytest.approx(10.0, abs=0.1)
     chunks = list(extract_audio(path, info, 60.0))
-    assert sum(c.duration for c in chunks) == pytest.approx(info.duration_s, abs=0.1)
+    assert chunks[0].start == 0.0 and chunks[-1].end == pytest.approx(info.duration_s, abs=0.1)
     assert onset(chunks) == pytest.approx(SPEECH_AT, abs=0.1)
 
 
@@ -68,6 +73,94 @@ def test_a_stream_number_the_file_does_not_have_is_one_clear_error(clips, sample
     path = two_track(clips, sample, "two-tracks-anullsrc.mkv", ["anullsrc=r=44100:cl=stereo"])
     with pytest.raises(MediaError, match=r"audio_stream 5: the file has 2 audio stream\(s\), numbered 0-1"):
         choose_streams(path, probe(path), 5)
+
+
+VOICES = DATA / "voices.opus"  # scripts/make_sentences.py --minutes 2: five voices, 5-40 s apart
+FIRST_MINUTE_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def voices() -> np.ndarray:
+    """The first minute of the many-voice recording: three sentences, long silences."""
+    return decoded(VOICES)[: int(FIRST_MINUTE_S * SAMPLE_RATE)]
+
+
+@pytest.fixture(scope="module")
+def sounds_of(voices):
+    n = len(voices) / SAMPLE_RATE
+    made = {"tone": tone(n), "music": music(n), "noise": noise(n), "silence": np.zeros_like(voices),
+            "synthetic speech": voices, "recorded speech": recorded(voices)}
+    return made.__getitem__
+
+
+def spoken_s(until_s: float) -> float:
+    return sum(s["end"] - s["start"] for s in json.loads(VOICES.with_suffix(".json").read_text())["sentences"]
+               if s["end"] <= until_s)
+
+
+@pytest.mark.parametrize("name", ["tone", "music", "noise", "silence"])
+def test_voice_activity_hears_nothing_in_tones_music_noise_or_silence(sounds_of, name):
+    assert voice_activity_s(sounds_of(name)) < SPEECH_S
+
+
+def test_voice_activity_hears_synthetic_and_recorded_speech(sounds_of):
+    truth = spoken_s(FIRST_MINUTE_S)
+    # Tolerances: espeak's voices are heard almost whole; reverberation, the phone band and
+    # a noise floor 20 dB down hide the quiet ends of words, so a third is enough there.
+    assert voice_activity_s(sounds_of("synthetic speech")) == pytest.approx(truth, rel=0.25)
+    assert truth / 3 <= voice_activity_s(sounds_of("recorded speech")) <= truth * 1.25
+
+
+@pytest.mark.parametrize("commentary", ["synthetic speech", "recorded speech"])
+@pytest.mark.parametrize("default", ["tone", "music", "noise"])
+def test_auto_transcribes_the_commentary_not_the_music_and_effects(sounds_of, tmp_path, default, commentary):
+    path = two_streams(tmp_path / "two.mkv", sounds_of(default), sounds_of(commentary))
+    choice = choose_streams(path, probe(path), "auto")
+    assert choice.positions == [1], choice.warnings
+    assert choice.warnings == ['audio: transcribing audio stream 1 ("Commentary"), which carries speech; '
+                               'skipped audio stream 0 ("Music and effects") (choose with --audio-stream N or all)']
+
+
+def test_with_speech_on_no_stream_auto_keeps_the_default_and_says_so(sounds_of, tmp_path):
+    path = two_streams(tmp_path / "two.mkv", sounds_of("music"), sounds_of("noise"))
+    choice = choose_streams(path, probe(path), "auto")
+    assert choice.positions == [0]
+    assert "which is the default (no stream sounds like speech)" in choice.warnings[0]
+
+
+def test_without_faster_whisper_the_loudness_score_chooses_and_the_warning_says_what_to_install(
+        clips, sample, monkeypatch):
+    monkeypatch.setitem(sys.modules, "faster_whisper.vad", None)  # a light install: importing it fails
+    path = two_track(clips, sample, "two-tracks-sine.mkv", ["sine=frequency=440:r=44100"])
+    choice = choose_streams(path, probe(path), "auto")
+    assert choice.positions == [1]
+    assert choice.warnings[0].endswith("judged by its loudness pattern "
+                                       "(pip install 'vidagent[whisper]' to use its voice-activity model)")
+
+
+@pytest.mark.slow
+def test_a_steady_tone_by_default_and_a_synthetic_commentary_the_commentary_is_transcribed(
+        run_cli, sounds_of, tmp_path):
+    # The reported file: default stream a steady tone, the second a clear synthetic voice
+    # speaking now and then. The loudness score averaged the commentary's silences in and
+    # transcribed the tone: an empty transcript.
+    from conftest import OFFLINE_CONFIG
+
+    sys.path.insert(0, str(DATA.parents[1] / "scripts"))
+    from speech_timeline import Spoken, word_error_rate
+
+    path = two_streams(tmp_path / "film.mkv", sounds_of("tone"), sounds_of("synthetic speech"))
+    out = tmp_path / "out"
+    result = run_cli("analyze", path, "--out", out, "--config", OFFLINE_CONFIG, "--no-detect", "--no-cache",
+                     "--format", "json")
+    assert result.code == 0, result
+    report = json.loads((out / "film" / "report.json").read_text())
+    segments = [(s["start"], s["end"], s["text"]) for s in report["transcript"]["segments"]]
+    truth = [Spoken(s["text"], s["start"], s["end"]) for s in
+             json.loads(VOICES.with_suffix(".json").read_text())["sentences"] if s["end"] <= FIRST_MINUTE_S]
+    assert report["transcript"]["streams"] == [probe(path).audio_streams[1].index]
+    assert word_error_rate(segments, truth) <= 0.5, segments  # tiny.en mishears some espeak voices
+    assert 'transcribing audio stream 1 ("Commentary"), which carries speech' in result.stderr
 
 
 def test_speech_score_separates_speech_from_silence_tone_and_noise(clips, sample):

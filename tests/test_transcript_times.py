@@ -1,4 +1,5 @@
-"""Transcript times against the truth: the committed sentences spoken at known times.
+"""Transcript times against the truth: the committed sentences spoken at known times, and
+a recording of many voices and speeds with long silences (tests/data/voices.opus).
 
 Whisper's own segment times start early after a long silence and join sentences; the
 report's segments start at their first word, end at their last and split at pauses.
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE_CONFIG, ROOT
+from conftest import DATA, OFFLINE_CONFIG, ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from speech_timeline import back_to_back, build, every, score  # noqa: E402
+from speech_timeline import Spoken, back_to_back, build, every, score, word_error_rate  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +45,28 @@ def test_sentences_a_pause_apart_are_separate_segments_timed_by_their_words(run_
     report = json.loads((tmp_path / "out" / clip.stem / "report.json").read_text())
     for segment in report["transcript"]["segments"]:
         assert segment["start"] == segment["words"][0]["start"] and segment["end"] == segment["words"][-1]["end"]
+
+
+# Word error may exceed faster-whisper's own on the whole file by this much (another CPU
+# or library build decodes a small model a little differently).
+WORDS_TOLERANCE = 0.10
+
+
+def test_many_voices_after_long_silences_start_within_a_second_with_the_direct_calls_words(run_cli, tmp_path):
+    # Two minutes: five sentences by five espeak-ng voices at different speeds and pitches,
+    # 5-40 s of silence between them (scripts/make_sentences.py --minutes 2).
+    voices = DATA / "voices.opus"
+    truth = [Spoken(s["text"], s["start"], s["end"])
+             for s in json.loads(voices.with_suffix(".json").read_text())["sentences"]]
+    segments = segments_of(run_cli, voices, tmp_path / "out")
+    found = score(segments, truth, tolerance_s=1.0)
+    assert (found.starts_within, found.sentences) == (5, 5) and found.worst_start_s <= 1.0, (found, segments)
+
+    from faster_whisper import WhisperModel
+
+    from vidagent.workers.catalog import resolve_whisper
+
+    model = WhisperModel(resolve_whisper("offline:tiny.en"), device="cpu", compute_type="int8")
+    direct, _ = model.transcribe(str(voices), language="en", vad_filter=True)
+    floor = word_error_rate([(s.start, s.end, s.text) for s in direct], truth)
+    assert word_error_rate(segments, truth) <= floor + WORDS_TOLERANCE, (segments, floor)

@@ -54,7 +54,7 @@ class Settings(BaseModel):
     detect_size: int = Field(640, ge=32, le=4096, description="Long side of detection frames, pixels.")
     jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of sampled frames.")
     audio_chunk_s: float = Field(
-        60.0, ge=5, le=3600, description="Target audio chunk length, seconds; cuts fall in silence."
+        60.0, ge=5, le=3600, description="Target seconds of audio per transcription job; cuts fall in silence, and silences over 1 s are shortened to 1 s first."
     )
 
     yolo_model: str = Field("yolo11m.pt", description="YOLO weights: name, path or offline:<name>.")
@@ -89,7 +89,7 @@ class Settings(BaseModel):
     language_detection: Literal["once", "per_chunk"] = Field(
         "once", description="Detect the language once (first confident chunk) and keep it, or per chunk (mixed-language audio).")
     audio_stream: Literal["auto", "all"] | int = Field(
-        "auto", description="Audio stream to transcribe: auto (the one that carries speech), all, or N (0 = the first audio stream).")
+        "auto", description="Audio stream to transcribe: auto (the one where Silero VAD hears most speech), all, or N (0 = the first audio stream).")
     word_timestamps: bool = Field(False, description="Include per-word timings in the transcript.")
     enable_vad: bool = Field(True, description="Skip non-speech with Silero VAD before decoding.")
     segment_pause_s: float = Field(

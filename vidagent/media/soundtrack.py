@@ -18,13 +18,13 @@ import numpy as np
 from .audio import SAMPLE_RATE, AudioChunk, AudioChunker
 from .probe import MediaInfo, open_container
 from .stats import ExtractStats
-from .speech import SPEECH_SCORE, speech_score
+from .speech import SPEECH_S, SPEECH_SCORE, VAD_MISSING, speech_score, voice_activity_s
 
 # How far the samples decoded so far may fall behind the packets' timestamps before the
 # difference is filled with silence: codecs with overlapping blocks (Vorbis) jitter by
 # ~10 ms either way, a lost packet (AAC: 23 ms) only ever adds to it. Drift stays below this.
 _GAP_TOLERANCE_S = 0.04
-_PROBE_WINDOWS = 4  # places in the file where a stream is listened to when choosing
+_PROBE_WINDOWS = 6  # places in the file where a stream is listened to when choosing
 _PROBE_WINDOW_S = 15.0
 
 
@@ -90,15 +90,19 @@ def choose_streams(path: Path, info: MediaInfo, choice: str | int) -> StreamChoi
     default = next((i for i, s in enumerate(streams) if s.default), 0)
     if len(streams) == 1:
         return StreamChoice([0])
-    scores = [speech_score(_listen(path, info, i)) for i in range(len(streams))]
+    heard = [_listen(path, info, i) for i in range(len(streams))]
+    seconds = [voice_activity_s(samples) for samples in heard]
+    if None in seconds:  # no voice-activity model here: the loudness-pattern score
+        scores, enough, notes = [speech_score(samples) for samples in heard], SPEECH_SCORE, [VAD_MISSING]
+    else:
+        scores, enough, notes = seconds, SPEECH_S, []
     best = max(range(len(streams)), key=lambda i: (scores[i], i == default))
-    picked = best if scores[best] >= SPEECH_SCORE else default
-    why = "carries speech" if picked == best and scores[best] >= SPEECH_SCORE else \
-        "is the default (no stream sounds like speech)"
+    picked = best if scores[best] >= enough else default
+    why = "carries speech" if scores[picked] >= enough else "is the default (no stream sounds like speech)"
     skipped = ", ".join(describe_stream(info, i) for i in range(len(streams)) if i != picked)
     warning = (f"audio: transcribing {describe_stream(info, picked)}, which {why}; skipped {skipped} "
                "(choose with --audio-stream N or all)")
-    return StreamChoice([picked], [warning])
+    return StreamChoice([picked], [warning + ("; " + notes[0] if notes else "")])
 
 
 def describe_stream(info: MediaInfo, position: int) -> str:
@@ -111,21 +115,25 @@ def _listen(path: Path, info: MediaInfo, position: int) -> np.ndarray:
     """A few windows of one stream, spread over the file, as 16 kHz mono samples."""
     import av
 
-    duration = max(info.duration_s, _PROBE_WINDOW_S)
-    starts = [duration * k / _PROBE_WINDOWS for k in range(_PROBE_WINDOWS)]
+    if info.duration_s <= _PROBE_WINDOWS * _PROBE_WINDOW_S:  # short enough to hear it all, once
+        starts, wanted = [0.0], int(max(info.duration_s, _PROBE_WINDOW_S) * SAMPLE_RATE)
+    else:
+        starts = [info.duration_s * k / _PROBE_WINDOWS for k in range(_PROBE_WINDOWS)]
+        wanted = int(_PROBE_WINDOW_S * SAMPLE_RATE)
     pieces = []
     with open_container(path) as container:
         stream = container.streams.audio[position]
         for start in starts:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-            wanted = int(_PROBE_WINDOW_S * SAMPLE_RATE)
             got: list[np.ndarray] = []
+            have = 0
             try:
                 container.seek(int((info.start_time_s + start) / stream.time_base), stream=stream)
                 for frame in container.decode(stream):
                     for out in resampler.resample(frame):
                         got.append(out.to_ndarray().reshape(-1))
-                    if sum(len(g) for g in got) >= wanted:
+                        have += len(got[-1])
+                    if have >= wanted:
                         break
             except av.error.FFmpegError:
                 continue  # an unreadable stretch is not speech

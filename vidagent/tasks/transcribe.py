@@ -7,9 +7,11 @@ and each segment is rebuilt to start at its first word and end at its last, spli
 wherever the speaker pauses for `segment_pause_s` or more. Word times come from Whisper's
 attention alignment, which gives a pause to the word before it; each word is trimmed to
 the part of its span where the audio is loud (the chunk's samples are at hand), so the
-pause shows. RunPod's official worker-faster_whisper returns the words in one list beside
-its segments (`word_timestamps`), not in them: they are given back to their segments by
-time. A worker that returns no words at all keeps Whisper's segment times, and the report
+pause shows; a word whose span is silent throughout goes to the sound nearest it on the
+side it belongs to. Times are read in the chunk's samples and put on the clock by the
+chunk (`time_at`), which knows where long silences were shortened. RunPod's official
+worker-faster_whisper returns the words in one list beside its segments
+(`word_timestamps`), not in them: they are given back to their segments by time. A worker that returns no words at all keeps Whisper's segment times, and the report
 says so.
 """
 
@@ -70,9 +72,11 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
             segments.append(Segment(start=_at(raw["start"], chunk), end=_at(raw["end"], chunk), text=text.strip(),
                                     avg_logprob=raw.get("avg_logprob"), no_speech_prob=raw.get("no_speech_prob")))
             continue
-        timed = [voiced.trim(Word(word=str(w["word"]), start=_at(w["start"], chunk), end=_at(w["end"], chunk),
-                                  probability=w.get("probability")))
-                 for w in words if str(w.get("word", "")).strip()]
+        spoken = [w for w in words if str(w.get("word", "")).strip()]
+        timed = [_on_clock(voiced.trim(Word(word=str(w["word"]), start=_local(w["start"], chunk),
+                                            end=_local(w["end"], chunk), probability=w.get("probability")),
+                                       opens=k == 0), chunk)
+                 for k, w in enumerate(spoken)]
         for group in split_at_pauses(timed, settings.segment_pause_s):
             segments.append(Segment(
                 start=group[0].start,
@@ -114,14 +118,15 @@ def split_at_pauses(words: list[Word], pause_s: float) -> list[list[Word]]:
 
 
 _SILENT_FRAMES = round(0.3 / FRAME_S)  # a silence this long inside a word's span ends the word
+_NEAR_FRAMES = round(3.0 / FRAME_S)  # how far from a silent word its sound is looked for
 
 
 class _Voiced:
     """Where a chunk's audio is loud: frames within 40 dB of its loudest, and clearly above
-    its quietest. Audio with no clear silence in it (music under the speech) trims nothing."""
+    its quietest. Audio with no clear silence in it (music under the speech) trims nothing.
+    Times here are seconds into the chunk's samples."""
 
     def __init__(self, chunk: AudioChunk):
-        self.start = chunk.start
         levels = frame_levels_db(chunk.samples)
         self.loud = np.zeros(len(levels), bool)
         if len(levels):
@@ -131,21 +136,45 @@ class _Voiced:
             else:
                 self.loud[:] = True
 
-    def trim(self, word: Word) -> Word:
+    def trim(self, word: Word, opens: bool = False) -> Word:
         """The word from where its span gets loud to where it first falls silent for
-        SILENCE_S (what follows such a silence is the next word, whatever the alignment says)."""
-        first = max(0, int((word.start - self.start) / FRAME_S))
-        last = min(len(self.loud), int(np.ceil((word.end - self.start) / FRAME_S)))
+        SILENCE_S (what follows such a silence is the next word, whatever the alignment says).
+        A word whose whole span is silent was misplaced: the first of a segment (`opens`)
+        early, as Whisper does after a silence, so it starts where the audio next gets loud;
+        any other late, so it ends where the sound before it ends (both within 3 s)."""
+        first = max(0, int(word.start / FRAME_S))
+        last = min(len(self.loud), int(np.ceil(word.end / FRAME_S)))
         loud = np.flatnonzero(self.loud[first:last])
         if not len(loud):
-            return word
+            if opens:
+                near = np.flatnonzero(self.loud[last:last + _NEAR_FRAMES])
+                at = last + near[0] if len(near) else None
+            else:
+                near = np.flatnonzero(self.loud[max(0, first - _NEAR_FRAMES):first])
+                at = max(0, first - _NEAR_FRAMES) + near[-1] + 1 if len(near) else None
+            if at is None:
+                return word
+            return word.model_copy(update={"start": round(at * FRAME_S, 3), "end": round(at * FRAME_S, 3)})
         gaps = np.flatnonzero(np.diff(loud) > _SILENT_FRAMES)
         last_loud = loud[gaps[0]] if len(gaps) else loud[-1]
-        start = round(self.start + (first + loud[0]) * FRAME_S, 3)
-        end = round(self.start + (first + last_loud + 1) * FRAME_S, 3)
+        start = round((first + loud[0]) * FRAME_S, 3)
+        end = round((first + last_loud + 1) * FRAME_S, 3)
         return word.model_copy(update={"start": max(word.start, start), "end": min(word.end, end)})
 
 
-def _at(t: Any, chunk: AudioChunk) -> float:
+def _local(t: Any, chunk: AudioChunk) -> float:
     # Whisper can place an end a hair past the audio it was given; keep it inside the chunk.
-    return round(chunk.start + min(max(0.0, float(t)), chunk.duration), 3)
+    return min(max(0.0, float(t)), chunk.duration)
+
+
+def _at(t: Any, chunk: AudioChunk) -> float:
+    """A time in the chunk's samples, on the video clock (across shortened silences)."""
+    return round(chunk.time_at(_local(t, chunk)), 3)
+
+
+def _on_clock(word: Word, chunk: AudioChunk) -> Word:
+    """A word timed in the chunk's samples, on the video clock; it ends at the latest where
+    a shortened silence skips time (no word spans the time that was not sent)."""
+    start = round(chunk.time_at(word.start), 3)
+    end = round(chunk.time_at(min(word.end, chunk.stretch_end(word.start))), 3)
+    return word.model_copy(update={"start": start, "end": max(start, end)})
