@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from conftest import OFFLINE_CONFIG, ROOT
+from text_match import TINY_EN_MAX_WER, assert_words
 
 pytestmark = pytest.mark.slow
 
@@ -73,11 +74,13 @@ def analyze(run_cli, video, out, env, *extra):
     return result, json.loads((Path(out) / Path(video).stem / "report.json").read_text())
 
 
-def test_runpod_report_equals_local_report(server, run_cli, sample, tmp_path):
+def test_runpod_report_equals_local_report(server, run_cli, sample, sample_truth, tmp_path):
     local_result, local = analyze(run_cli, sample, tmp_path / "local", {}, "--backend", "local")
     remote_result, remote = analyze(run_cli, sample, tmp_path / "remote", server.env(), "--backend", "runpod")
     assert comparable(remote) == comparable(local)
-    assert local["detections"] and "fox" in json.dumps(local["transcript"]).lower()
+    assert local["detections"]
+    assert_words(" ".join(s["text"] for s in local["transcript"]["segments"]), sample_truth["text"],
+                 max_wer=TINY_EN_MAX_WER)
     usage = remote["usage"]
     assert usage["yolo"]["jobs"] == 5 and usage["yolo"]["items"] == 20  # 20 frames in batches of 4
     assert usage["whisper"]["jobs"] == 1

@@ -84,3 +84,13 @@ def heard_truth_word(heard: str, truth: str) -> str:
     shared = [w for w in words(truth) if w in got]
     assert shared, f"the model heard none of the truth's words: {heard!r}"
     return max(shared, key=len)
+
+
+def spoken_at(truth: dict, word: str) -> float:
+    """About when a truth file's `word` (as words() spells it) is spoken: the committed clips
+    are synthetic speech at an even pace, so by where the word sits in the text, between
+    speech_start_s and speech_end_s. Good to about half a second."""
+    text = unicodedata.normalize("NFKC", truth["text"]).casefold()
+    at = next(m.start() for m in re.finditer(r"[\w']+", text) if words(m.group()) == [word])
+    share = at / len(text)
+    return truth["speech_start_s"] + share * (truth["speech_end_s"] - truth["speech_start_s"])
