@@ -11,9 +11,11 @@ them says in one line which extra to install, and nothing runs.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -114,3 +116,25 @@ def test_an_import_no_check_caught_is_mapped_too():
     mapped = from_import_error(ModuleNotFoundError("No module named 'ultralytics.engine'", name="ultralytics.engine"))
     assert mapped is not None and str(mapped).startswith("YOLO needs the local extra: pip install ")
     assert from_import_error(ModuleNotFoundError("No module named 'nothing_we_know'", name="nothing_we_know")) is None
+
+
+def readme_install_lines() -> list[str]:
+    install = (ROOT / "README.md").read_text().split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    block = install.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.startswith("pip install")]
+
+
+@pytest.mark.parametrize("line", readme_install_lines())
+def test_the_readme_install_lines_work_in_a_clone(line):
+    """As written, in the repository's root: pip builds the package from the clone and every
+    extra named exists (pip itself only warns about an unknown one). --dry-run, no index
+    and no build isolation keep it offline; the dependencies are the light venv's business."""
+    args = shlex.split(line)[2:]
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    for spec in (a for a in args if a.startswith(".")):
+        named = re.fullmatch(r"\.(?:\[([\w,]+)\])?", spec)
+        assert named, spec
+        assert set(filter(None, (named.group(1) or "").split(","))) <= extras, spec
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-build-isolation",
+                           "--no-deps", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0 and "Would install vidagent-" in done.stdout, done.stdout + done.stderr
