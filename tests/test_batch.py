@@ -132,9 +132,10 @@ def test_fail_fast_stops_the_batch(run_cli, sample, tmp_path):
 def test_kill_9_then_rerun_submits_only_unfinished_jobs(sample, clips, tmp_path):
     from test_runpod_e2e import Server
 
-    clip = clips("resume.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=40",
-                 "-i", str(sample), "-filter_complex", "[1:a]aloop=loop=3:size=441000[a]", "-map", "0:v",
-                 "-map", "[a]", "-t", "40", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+    # 20 s: 20 detection jobs and 2 transcription jobs, enough to be killed among them.
+    clip = clips("resume.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=20",
+                 "-i", str(sample), "-filter_complex", "[1:a]aloop=loop=1:size=441000[a]", "-map", "0:v",
+                 "-map", "[a]", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                  "-c:a", "aac")
     args = ["analyze", str(clip), "--config", str(OFFLINE_CONFIG), "--detect-fps", "4", "--yolo-batch", "4",
             "--audio-chunk", "10", "--backend", "runpod", "--log-format", "none"]

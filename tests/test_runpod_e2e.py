@@ -22,17 +22,20 @@ FAST = ("--config", OFFLINE_CONFIG, "--detect-fps", "2", "--yolo-batch", "4", "-
 
 
 class Server:
-    def __init__(self, *args: str, workers: int = 1, extra_env: dict | None = None,
+    """`vidagent serve` with the real yolo and whisper shims. Each worker holds as many jobs
+    at once as its shim does in production (`concurrency`: that many instead)."""
+
+    def __init__(self, *args: str, workers: int = 1, extra_env: dict | None = None, concurrency: int | None = None,
                  handlers: tuple[str, str] = ("endpoints/yolo/handler.py", "endpoints/whisper/handler.py")):
         self.stderr_path = Path(os.environ["VIDAGENT_CACHE_DIR"]).parent / f"serve-{time.time_ns()}.log"
+        held = {"VIDAGENT_WORKER_CONCURRENCY": str(concurrency)} if concurrency else {}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vidagent", "serve", "--port", "0", "--api-key", KEY,
              "--endpoint", f"yolo-ep={handlers[0]}:{workers}",
              "--endpoint", f"whisper-ep={handlers[1]}:{workers}", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"), text=True,
             env={**os.environ, "VIDAGENT_YOLO_MODEL": "offline:yolo11n-random",
-                 "VIDAGENT_WHISPER_MODEL": "offline:tiny.en", "VIDAGENT_WORKER_CONCURRENCY": "1",
-                 **(extra_env or {})},
+                 "VIDAGENT_WHISPER_MODEL": "offline:tiny.en", **held, **(extra_env or {})},
         )
         line = self.proc.stdout.readline()
         assert line, self.stderr_path.read_text()[-3000:]
