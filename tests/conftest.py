@@ -108,3 +108,41 @@ def run_cli(tmp_path_factory):
 def run_cli_module(tmp_path_factory):
     """run_cli for module-scoped fixtures (one batch run shared by a module's tests)."""
     return cli_runner(tmp_path_factory.mktemp("cwd"))
+
+
+# -- shared runs: made once per session, read by many tests (none of them may change them) --
+
+
+class Analysed:
+    """One `vidagent analyze` of the bundled sample with the offline models, as a user runs it."""
+
+    def __init__(self, result: CliResult, out: Path, folder: Path, index_dir: Path):
+        self.result, self.out, self.folder, self.index_dir = result, out, folder, index_dir
+        self.report = json.loads((folder / "report.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def analysed_sample(tmp_path_factory) -> Analysed:
+    """The sample under an awkward name (spaces, '#', non-ASCII), detection at 1 fps, word
+    timestamps, every default file, no job cache (so every stage really runs), progress
+    as plain lines and the search index given as a folder that does not exist yet."""
+    work = tmp_path_factory.mktemp("analysed")
+    named = work / "in" / "my clip #1 – été.mp4"
+    named.parent.mkdir()
+    shutil.copy(SAMPLE, named)
+    out, index_dir = work / "out", work / "shared-index"
+    result = cli_runner(work)("analyze", named, "--out", out, "--config", OFFLINE_CONFIG, "--detect-fps", "1",
+                              "--word-timestamps", "--no-cache", "--progress", "lines", "--index", f"{index_dir}/")
+    assert result.code == 0, result
+    return Analysed(result, out, out / named.stem, index_dir)
+
+
+@pytest.fixture(scope="session")
+def runpod_server(offline_environment):
+    """`vidagent serve` with the real yolo and whisper endpoint handlers (test_runpod_e2e.Server),
+    shared by the tests that only send it jobs."""
+    from test_runpod_e2e import Server
+
+    srv = Server()
+    yield srv
+    srv.stop()

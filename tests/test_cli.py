@@ -38,15 +38,10 @@ def test_help_lists_every_option_without_loading_models():
 
 
 @pytest.mark.slow
-def test_analyze_sample_writes_the_documented_files(run_cli, sample, sample_truth, tmp_path):
-    named = tmp_path / "in" / "my clip #1 – été.mp4"
-    named.parent.mkdir()
-    shutil.copy(sample, named)
-    result = run_cli("analyze", named, "--out", tmp_path / "out", *FAST, "--word-timestamps")
-    assert result.code == 0, result
-    folder = tmp_path / "out" / "my clip #1 – été"
+def test_analyze_sample_writes_the_documented_files(analysed_sample, sample_truth):
+    result, folder, report = analysed_sample.result, analysed_sample.folder, analysed_sample.report
+    assert folder.name == "my clip #1 – été"
     assert result.stdout.strip() == str(folder)
-    report = json.loads((folder / "report.json").read_text())
 
     assert report["schema_version"] == "1.3" and report["status"] == "complete"
     # Every default file, with the permissions the user's umask gives new files (not 0600).
@@ -54,7 +49,7 @@ def test_analyze_sample_writes_the_documented_files(run_cli, sample, sample_trut
     os.umask(umask)
     for name in ("report.json", "transcript.srt", "transcript.vtt", "report.html"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o666 & ~umask, name
-    assert stat.S_IMODE((tmp_path / "out" / "index.json").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((analysed_sample.out / "index.json").stat().st_mode) == 0o666 & ~umask
     media = report["media"]
     assert (media["width"], media["height"], media["has_audio"]) == (320, 240, True)
     assert media["duration_s"] == pytest.approx(10.0, abs=0.05)

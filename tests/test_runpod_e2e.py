@@ -49,6 +49,12 @@ class Server:
         root = self.base_url.removesuffix("/v2")
         return httpx.get(f"{root}/_vidagent/{what}", headers={"Authorization": KEY}, timeout=10).json()
 
+    def busy(self) -> int:
+        """Jobs queued or running on the two endpoints, as RunPod's /health counts them."""
+        return sum(sum(httpx.get(f"{self.base_url}/{ep}/health", headers={"Authorization": KEY},
+                                 timeout=10).json()["jobs"][k] for k in ("inQueue", "inProgress"))
+                   for ep in ("yolo-ep", "whisper-ep"))
+
     def stop(self) -> str:
         self.proc.send_signal(signal.SIGINT)
         try:
@@ -59,10 +65,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server():
-    srv = Server()
-    yield srv
-    srv.stop()
+def server(runpod_server):
+    return runpod_server  # conftest.py: one per session
 
 
 def comparable(report: dict) -> dict:
@@ -105,12 +109,8 @@ def test_wrong_key_is_one_line_and_exit_2(server, run_cli, sample, tmp_path):
     assert "wrong" not in result.stderr
 
 
-def test_faults_and_a_killed_worker_do_not_change_the_report(run_cli, sample, tmp_path):
-    clean = Server(workers=1)
-    try:
-        _, expected = analyze(run_cli, sample, tmp_path / "clean", clean.env(), "--backend", "runpod")
-    finally:
-        clean.stop()
+def test_faults_and_a_killed_worker_do_not_change_the_report(server, run_cli, sample, tmp_path):
+    _, expected = analyze(run_cli, sample, tmp_path / "clean", server.env(), "--backend", "runpod")
     faulty = Server("--fault-5xx", "0.1", "--fault-429", "0.05", "--fault-seed", "7", workers=2)
     try:
         proc = subprocess.Popen(

@@ -63,6 +63,16 @@ def test_index_option_takes_a_reports_folder(run_cli, reports, tmp_path):
     assert none.code == 1 and f"{tmp_path}/empty/index.sqlite: no index here" in none.stderr, none
 
 
+@pytest.mark.slow
+def test_analyze_adds_each_report_to_an_index_given_as_a_folder(run_cli, analysed_sample):
+    """The shared run was given `--index DIR/` for a DIR that did not exist yet."""
+    assert (analysed_sample.index_dir / "index.sqlite").is_file()
+    assert not (analysed_sample.out / "index.sqlite").exists()
+    found = run_cli("search", "--kind", "speech", "--index", analysed_sample.index_dir, "--json")
+    assert found.code == 0, found
+    assert {h["video"] for h in json.loads(found.stdout)["hits"]} == {"my clip #1 – été.mp4"}
+
+
 def test_default_index_is_in_the_output_folder(run_cli, reports):
     assert run_cli("index", reports).code == 0
     found = run_cli("search", "lighthouse", env={"VIDAGENT_OUT": str(reports)})
