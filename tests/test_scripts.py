@@ -20,9 +20,16 @@ from conftest import ROOT
 SCRIPTS = ROOT / "scripts"
 # Imported by the scripts and tests, never run on their own.
 LIBRARIES = {"benchlib.py", "bench_gpu_profile.py", "speech_timeline.py"}
-# Smoke-run by their own tests: the GPU benchmark's --smoke mode (tests/test_bench_gpu.py);
-# the transcript-times benchmark and the sentence maker (tests/test_transcript_times.py).
-ELSEWHERE = {"bench_gpu.py", "bench_transcript_times.py", "make_sentences.py"}
+# Smoke-run by a test of their own: the GPU benchmark's --smoke mode (tests/test_bench_gpu.py),
+# and any script another tests/test_*.py runs by name.
+OWN_TESTS = {p.name: p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_scripts.py"}
+# The transcript-times benchmark and the sentence maker are being reworked, with their own
+# smoke tests, on another branch (issue 19, parts 4-5); they join the --help check there.
+REWORKED = {"bench_transcript_times.py", "make_sentences.py"}
+
+
+def covered_elsewhere(name: str) -> bool:
+    return name in REWORKED or any(f'"{name}"' in text for text in OWN_TESTS.values())
 
 
 def runnable() -> list[str]:
@@ -41,7 +48,7 @@ def test_every_file_is_a_script_or_a_library():
     assert LIBRARIES <= files
 
 
-@pytest.mark.parametrize("name", sorted(set(runnable()) - {"bench_transcript_times.py", "make_sentences.py"}))
+@pytest.mark.parametrize("name", sorted(set(runnable()) - REWORKED))
 def test_help_prints_usage_and_exits_0(name, tmp_path):
     done = script(name, "--help", cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -50,7 +57,8 @@ def test_help_prints_usage_and_exits_0(name, tmp_path):
 
 
 def test_every_script_has_a_tiny_run():
-    assert set(runnable()) - ELSEWHERE == set(TINY)
+    assert {n for n in runnable() if not covered_elsewhere(n)} == set(TINY)
+    assert not any(covered_elsewhere(n) for n in TINY)
 
 
 # name -> (arguments, given a scratch folder; what its output must hold). Slow ones load models.
