@@ -14,14 +14,15 @@ OUT    ?= out/demo
 setup: system-deps $(STAMP)
 
 # ffmpeg (test clips, benchmarks), the shared libraries OpenCV needs, chromium (the
-# HTML report's browser test loads the page headless) and PostgreSQL's server (the search
-# index's second backend is tested against a real one the tests start); espeak-ng (the smoke run of
-# scripts/make_sentences.py speaks a few sentences).
+# HTML report's browser test loads the page headless), PostgreSQL's server (the search
+# index's second backend is tested against a real one the tests start), and espeak-ng and
+# GNU time for the scripts' smoke runs (make_sample.py speaks, bench_batch.py measures).
 system-deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	test -x /usr/bin/time || missing="$$missing time"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
 	ldconfig -p 2>/dev/null | grep -q 'libgthread-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \

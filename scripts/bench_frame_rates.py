@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every stage at every frame rate: does any rate cost more than 30 fps does?
 
-    python scripts/bench_frame_rates.py [--seconds 40] [--repeat 2]
+    python scripts/bench_frame_rates.py [--seconds 40] [--repeat 2] [--only c23976,vfr]
 
 Makes the frame-rate matrix (scripts/make_clips.py), runs `vidagent analyze` on each clip
 with detection, transcription, captions (trigger: person) and a summary, offline models,
@@ -34,13 +34,17 @@ def analyse(clip: Path, out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=40.0)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=40.0, help="length of each clip")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per clip; the best is kept")
+    parser.add_argument("--only", help=f"comma-separated clips of {','.join(NAMES)} (c30, the reference, is always run)")
     args = parser.parse_args()
+    names = NAMES if not args.only else ["c30", *[n for n in args.only.split(",") if n != "c30"]]
+    if unknown := sorted(set(names) - set(NAMES)):
+        parser.error(f"--only: no clip named {', '.join(unknown)} (choose from {', '.join(NAMES)})")
     best: dict[str, float] = {}
     counts: dict[str, tuple[int, int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        clips = {name: make(Path(tmp), name, args.seconds) for name in NAMES}
+        clips = {name: make(Path(tmp), name, args.seconds) for name in names}
         for _ in range(args.repeat):  # interleaved, so a busy moment hits every clip alike
             for name, clip in clips.items():
                 report = analyse(clip, Path(tmp) / "out")
@@ -48,7 +52,7 @@ def main() -> None:
                 counts[name] = (len(report["detections"]), len(report["captions"]),
                                 len(report["transcript"]["segments"]))
     print(f"{'clip':>8} {'total s':>8} {'x 30fps':>8}  detections captions segments")
-    for name in NAMES:
+    for name in names:
         frames, captions, segments = counts[name]
         print(f"{name:>8} {best[name]:>8.2f} {best[name] / best['c30']:>8.2f}  {frames:>10} {captions:>8} {segments:>8}")
 

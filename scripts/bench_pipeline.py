@@ -44,7 +44,8 @@ def extraction_only(video: Path) -> dict:
     thread, both at once, as analyze_video runs them."""
     code = (
         "import json, sys, threading; from pathlib import Path\n"
-        "from vidagent.media.probe import probe; from vidagent.media.sampler import FrameSpec, extract_audio\n"
+        "from vidagent.media.probe import probe; from vidagent.media.sampler import FrameSpec\n"
+        "from vidagent.media.soundtrack import extract_audio\n"
         "from vidagent.media.child import extract_frames_in_child\n"
         "p = Path(sys.argv[1]); info = probe(p); n = {'frames': 0, 'audio_s': 0.0}\n"
         "def audio():\n"

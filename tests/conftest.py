@@ -127,15 +127,39 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"test artifacts (screenshots): {folder}")
 
 
+# -- shared runs: made once per session, read by many tests (none of them may change them) --
+
+
+class Analysed:
+    """One `vidagent analyze` of the bundled sample with the offline models, as a user runs it."""
+
+    def __init__(self, result: CliResult, out: Path, folder: Path, index_dir: Path):
+        self.result, self.out, self.folder, self.index_dir = result, out, folder, index_dir
+        self.report = json.loads((folder / "report.json").read_text())
+
+
 @pytest.fixture(scope="session")
-def analysed_sample(tmp_path_factory) -> Path:
-    """The sample analysed once per session with the offline models, json and html written:
-    the folder holding report.json and report.html (the browser tests share it)."""
-    out = tmp_path_factory.mktemp("analysed")
-    proc = subprocess.run(
-        [sys.executable, "-m", "vidagent", "analyze", str(SAMPLE), "--config", str(OFFLINE_CONFIG), "--detect-fps", "2",
-         "--format", "json,html", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=out,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return out / "sample"
+def analysed_sample(tmp_path_factory) -> Analysed:
+    """The sample under an awkward name (spaces, '#', non-ASCII), detection at 1 fps, word
+    timestamps, every default file, no job cache (so every stage really runs), progress
+    as plain lines and the search index given as a folder that does not exist yet."""
+    work = tmp_path_factory.mktemp("analysed")
+    named = work / "in" / "my clip #1 – été.mp4"
+    named.parent.mkdir()
+    shutil.copy(SAMPLE, named)
+    out, index_dir = work / "out", work / "shared-index"
+    result = cli_runner(work)("analyze", named, "--out", out, "--config", OFFLINE_CONFIG, "--detect-fps", "1",
+                              "--word-timestamps", "--no-cache", "--progress", "lines", "--index", f"{index_dir}/")
+    assert result.code == 0, result
+    return Analysed(result, out, out / named.stem, index_dir)
+
+
+@pytest.fixture(scope="session")
+def runpod_server(offline_environment):
+    """`vidagent serve` with the real yolo and whisper endpoint handlers (test_runpod_e2e.Server),
+    shared by the tests that only send it jobs."""
+    from test_runpod_e2e import Server
+
+    srv = Server()
+    yield srv
+    srv.stop()

@@ -90,20 +90,14 @@ def test_a_partial_set_of_ids_stops_analyze_before_anything_runs(run_cli, sample
     assert "rp_secret_x" not in result.stderr and not (Path(tmp_path) / "sample").exists()
 
 
-def test_a_local_run_records_its_backends_and_is_not_priced(run_cli, sample, tmp_path):
-    result = run_cli("analyze", sample, "--out", tmp_path, "--config", OFFLINE_CONFIG, "--detect-fps", "1",
-                     "--no-cache", "--progress", "lines")
-    assert result.code == 0, result
-    report = json.loads((tmp_path / "sample" / "report.json").read_text())
+def test_a_local_run_records_its_backends_and_is_not_priced(analysed_sample):
+    report = analysed_sample.report  # --no-cache: every stage ran here
     assert report["backends"] == {"yolo": "local", "whisper": "local"}
     assert report["usage"]["yolo"]["execution_s"] > 0 and report["usage"]["yolo"]["usd"] is None
 
 
-def test_analyze_shows_the_backends_when_the_run_starts(run_cli, sample, tmp_path):
-    result = run_cli("analyze", sample, "--out", tmp_path, "--config", OFFLINE_CONFIG, "--detect-fps", "1",
-                     "--no-cache", "--progress", "lines")
-    assert result.code == 0, result
-    assert result.stderr.splitlines()[0] == "backends: whisper local, yolo local"
+def test_analyze_shows_the_backends_when_the_run_starts(analysed_sample):
+    assert analysed_sample.result.stderr.splitlines()[0] == "backends: whisper local, yolo local"
 
 
 def test_a_vlm_base_url_is_used_even_with_backend_local_unless_the_vlm_is_named_local():

@@ -129,47 +129,47 @@ def test_fail_fast_stops_the_batch(run_cli, sample, tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_then_rerun_submits_only_unfinished_jobs(sample, clips, tmp_path):
-    from test_runpod_e2e import Server
-
-    clip = clips("resume.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=40",
-                 "-i", str(sample), "-filter_complex", "[1:a]aloop=loop=3:size=441000[a]", "-map", "0:v",
-                 "-map", "[a]", "-t", "40", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+def test_kill_9_then_rerun_submits_only_unfinished_jobs(sample, clips, tmp_path, runpod_server):
+    # 20 s: 20 detection jobs and 2 transcription jobs, enough to be killed among them.
+    clip = clips("resume.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=20",
+                 "-i", str(sample), "-filter_complex", "[1:a]aloop=loop=1:size=441000[a]", "-map", "0:v",
+                 "-map", "[a]", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                  "-c:a", "aac")
     args = ["analyze", str(clip), "--config", str(OFFLINE_CONFIG), "--detect-fps", "4", "--yolo-batch", "4",
             "--audio-chunk", "10", "--backend", "runpod", "--log-format", "none"]
-    srv = Server(workers=1)
-    try:
-        def run(out: Path, cache: Path, **popen):
-            env = {**os.environ, **srv.env(RUNPOD_CONCURRENCY="2"), "VIDAGENT_CACHE_DIR": str(cache)}
-            return subprocess.Popen([sys.executable, "-m", "vidagent", *args, "--out", str(out)], cwd=tmp_path,
-                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    srv = runpod_server  # shared (conftest.py): its counters include other tests' jobs, so only differences count
 
-        def submitted() -> int:
-            return sum(ep["accepted"]["run"] for ep in srv.admin("stats")["endpoints"].values())
+    def run(out: Path, cache: Path, **popen):
+        env = {**os.environ, **srv.env(RUNPOD_CONCURRENCY="2"), "VIDAGENT_CACHE_DIR": str(cache)}
+        return subprocess.Popen([sys.executable, "-m", "vidagent", *args, "--out", str(out)], cwd=tmp_path,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
-        reference = run(tmp_path / "ref", tmp_path / "cache-ref")
-        assert reference.wait(timeout=300) == 0, reference.communicate()
-        total = submitted()
+    def submitted() -> int:
+        return sum(ep["accepted"]["run"] for ep in srv.admin("stats")["endpoints"].values())
 
-        before = submitted()
-        victim = run(tmp_path / "out", tmp_path / "cache")
-        deadline = time.monotonic() + 120
-        while submitted() - before < total // 3:
-            assert victim.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=30)
-        time.sleep(1.0)  # let the jobs it left behind finish on the server; they are lost to it
-        killed_sent = submitted() - before
-        assert killed_sent < total
+    before = submitted()
+    reference = run(tmp_path / "ref", tmp_path / "cache-ref")
+    assert reference.wait(timeout=300) == 0, reference.communicate()
+    total = submitted() - before
 
-        before = submitted()
-        rerun = run(tmp_path / "out", tmp_path / "cache")
-        assert rerun.wait(timeout=300) == 0, rerun.communicate()
-        resent = submitted() - before
-    finally:
-        srv.stop()
+    before = submitted()
+    victim = run(tmp_path / "out", tmp_path / "cache")
+    deadline = time.monotonic() + 120
+    while submitted() - before < total // 3:
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    while srv.busy():  # the jobs it left behind finish on the server; they are lost to it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    killed_sent = submitted() - before
+    assert killed_sent < total
+
+    before = submitted()
+    rerun = run(tmp_path / "out", tmp_path / "cache")
+    assert rerun.wait(timeout=300) == 0, rerun.communicate()
+    resent = submitted() - before
     report = json.loads((tmp_path / "out" / "resume" / "report.json").read_text())
     ref = json.loads((tmp_path / "ref" / "resume" / "report.json").read_text())
     cached = sum(u["cached_jobs"] for u in report["usage"].values())

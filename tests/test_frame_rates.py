@@ -1,4 +1,4 @@
-"""The frame-rate matrix: 40 s clips at the rates real cameras produce (23.976, 25, 29.97,
+"""The frame-rate matrix: 30 s clips at the rates real cameras produce (23.976, 25, 29.97,
 30, 59.94, 120 fps and a phone-like variable rate), every stage on, every output format,
 run as one batch locally and again through `vidagent serve` (RunPod's API, real workers).
 
@@ -19,7 +19,7 @@ from make_clips import NAMES, make  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-SECONDS = 40.0
+SECONDS = 30.0  # long enough for the variable-rate clip's low-light stretch (15-25 s)
 FORMATS = "json,srt,vtt,html,captions_srt,captions_vtt,events_srt,events_vtt"
 FILES = ["report.json", "transcript.srt", "transcript.vtt", "report.html", "captions.srt", "captions.vtt",
          "events.srt", "events.vtt"]
@@ -57,12 +57,12 @@ def test_every_rate_finishes_with_every_stage_and_every_file(local_reports):
         duration = report["media"]["duration_s"]
         times = [d["t"] for d in report["detections"]]
         assert times == sorted(times) and all(0 <= t <= duration for t in times), name
-        assert len(times) >= (380 if name != "vfr" else 350), (name, len(times))  # 10 fps of 40 s
+        assert len(times) >= (0.95 if name != "vfr" else 0.875) * 10 * SECONDS, (name, len(times))  # 10 fps
         assert report["captions"] and report["captions"][0]["reason"] == "first", name
         assert report["usage"]["vlm"]["jobs"] == len(report["captions"]) + 1, name  # and the summary
         assert report["summary"] is not None, name
         segments = report["transcript"]["segments"]
-        assert len(segments) >= 6, (name, len(segments))  # a sentence every 5 s
+        assert len(segments) >= SECONDS // 5 - 2, (name, len(segments))  # a sentence every 5 s, give or take two
         assert all(0 <= s["start"] <= s["end"] <= duration + 0.05 for s in segments), name
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from markupsafe import escape  # what the page's Jinja2 template escapes with
 
 from vidagent.report.html import write_index_html
 
@@ -40,8 +41,8 @@ def person_walking() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def analysed(analysed_sample):
-    """The sample analysed once (offline models), json and html (conftest)."""
-    return analysed_sample
+    """The folder of the sample analysed once (offline models, every default file; conftest)."""
+    return analysed_sample.folder
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,8 @@ def test_analyze_writes_a_self_contained_page(analysed):
     html = (analysed / "report.html").read_text()
     assert "sample.mp4" in html and 'id="timeline"' in html
     assert html.count("data:image/jpeg;base64,") >= 10  # coverage frames decoded from the video
-    assert "quick brown fox" in html  # the transcript
+    segments = json.loads((analysed / "report.json").read_text())["transcript"]["segments"]
+    assert segments and all(str(escape(s["text"])) in html for s in segments)  # the transcript
     assert not REMOTE.search(html), REMOTE.search(html).group(0)
 
 

@@ -95,7 +95,7 @@ def long_clip(clips):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = Server(workers=1)
+    srv = Server(workers=1, concurrency=1)  # one job in each worker at a time: the most left to cancel
     yield srv
     srv.stop()
 

@@ -133,15 +133,11 @@ def test_jobs_that_cannot_be_cancelled_are_named_when_analyze_exits(run_cli, sam
 
 
 @pytest.mark.slow
-def test_a_runpod_run_records_its_backends_and_is_priced(run_cli, sample, tmp_path):
-    from test_runpod_e2e import KEY as E2E_KEY, Server
+def test_a_runpod_run_records_its_backends_and_is_priced(run_cli, sample, tmp_path, runpod_server):
+    from test_runpod_e2e import KEY as E2E_KEY
 
-    server = Server()
-    try:
-        result = run_cli("analyze", sample, "--out", tmp_path, "--config", OFFLINE_CONFIG, "--detect-fps", "2",
-                         "--no-cache", "--backend", "runpod", env=server.env())
-    finally:
-        server.stop()
+    result = run_cli("analyze", sample, "--out", tmp_path, "--config", OFFLINE_CONFIG, "--detect-fps", "2",
+                     "--no-cache", "--backend", "runpod", env=runpod_server.env())
     assert result.code == 0, result
     report = json.loads((tmp_path / "sample" / "report.json").read_text())
     assert report["backends"] == {"whisper": "runpod", "yolo": "runpod"}

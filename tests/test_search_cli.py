@@ -43,6 +43,36 @@ def test_index_then_search(run_cli, reports):
     assert crowd.stdout == " 1  harbour.mp4  00:30–00:40  object   3 or more person in frame\n"
 
 
+def test_index_option_takes_a_reports_folder(run_cli, reports, tmp_path):
+    """`--index DIR` means DIR/index.sqlite, for index, search and ask alike; a path ending
+    in a slash is a folder even before it exists."""
+    assert run_cli("index", reports, "--index", reports).stdout.startswith(f"{reports / 'index.sqlite'}: 3 reports")
+    assert sorted(p.name for p in reports.iterdir() if p.is_file()) == ["index.sqlite"]
+    for given in (reports, f"{reports}/"):
+        found = run_cli("search", "lighthouse", "--index", given)
+        assert found.code == 0 and "harbour.mp4" in found.stdout, found
+    (reports / "harbour.mp4").write_bytes(b"")  # the video the report describes, looked up in the index
+    asked = run_cli("ask", reports / "harbour.mp4", "Where is the zebra?", "--index", reports)
+    assert asked.code == 0 and "Nothing relevant found" in asked.stdout, asked
+
+    shared = tmp_path / "shared"
+    built = run_cli("index", reports, "--index", f"{shared}/")
+    assert built.code == 0 and (shared / "index.sqlite").is_file(), built
+    assert run_cli("search", "lighthouse", "--index", shared).code == 0
+    none = run_cli("search", "lighthouse", "--index", f"{tmp_path}/empty/")
+    assert none.code == 1 and f"{tmp_path}/empty/index.sqlite: no index here" in none.stderr, none
+
+
+@pytest.mark.slow
+def test_analyze_adds_each_report_to_an_index_given_as_a_folder(run_cli, analysed_sample):
+    """The shared run was given `--index DIR/` for a DIR that did not exist yet."""
+    assert (analysed_sample.index_dir / "index.sqlite").is_file()
+    assert not (analysed_sample.out / "index.sqlite").exists()
+    found = run_cli("search", "--kind", "speech", "--index", analysed_sample.index_dir, "--json")
+    assert found.code == 0, found
+    assert {h["video"] for h in json.loads(found.stdout)["hits"]} == {"my clip #1 – été.mp4"}
+
+
 def test_default_index_is_in_the_output_folder(run_cli, reports):
     assert run_cli("index", reports).code == 0
     found = run_cli("search", "lighthouse", env={"VIDAGENT_OUT": str(reports)})

@@ -25,6 +25,7 @@ import httpx
 import pytest
 import yaml
 
+from text_match import TINY_EN_MAX_WER, assert_words
 from vidagent.errors import ConfigError
 from vidagent.serve.config import FaultSettings, load_serve_config, parse_endpoint_flag
 from vidagent.serve.faults import FaultInjector
@@ -616,7 +617,7 @@ def test_fault_flags_answer_the_configured_statuses(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_real_endpoint_handlers_run_under_serve(tmp_path, sample, yolo_model_path):
+def test_the_real_endpoint_handlers_run_under_serve(tmp_path, sample, sample_truth, yolo_model_path):
     from vidagent.media.audio import AudioChunk
     from vidagent.media.probe import probe
     from vidagent.media.sampler import FrameSpec, SampledFrame, extract
@@ -650,4 +651,4 @@ def test_the_real_endpoint_handlers_run_under_serve(tmp_path, sample, yolo_model
         assert len(result["detections"]) == 5  # conf 0 and random weights: max_det boxes
         assert {"label", "class_id", "confidence", "box"} <= set(result["detections"][0])
     assert heard["status"] == "COMPLETED", heard
-    assert "fox" in " ".join(s["text"] for s in heard["output"]["segments"]).lower()
+    assert_words(" ".join(s["text"] for s in heard["output"]["segments"]), sample_truth["text"], max_wer=TINY_EN_MAX_WER)

@@ -255,13 +255,13 @@ async def run_batch(
     folders = output_folders([o.input for o in todo], settings.out)
     per_video = {id(o): video_settings(settings, o.overrides, o.input) for o in todo}  # checked up front
     endpoints = sorted({e for s in [settings, *per_video.values()] for e in needed_endpoints(s)})
+    transport = make_transport(settings, endpoints)  # a backend that cannot run stops it before anything is written
     index = IndexWriter(settings.out) if outcomes else None
     for outcome in outcomes:
         if not outcome.ok:
             outcome.done = True
             progress.video_finished(outcome)
             index.add(index_row(outcome))
-    transport = make_transport(settings, endpoints)
     progress.backends(transport.backends)
     if settings.cache:
         from .cache import CachingTransport, JobCache

@@ -100,7 +100,7 @@ class Settings(BaseModel):
     stall_timeout_s: float = Field(
         900, gt=0, description="Fail a video that makes no progress (no item extracted, no job finished) for this long.")
 
-    index: str | None = Field(None, description="Search index that analyze adds each report to and search/ask read: a file, or a postgresql:// URL (default: <out>/index.sqlite).")
+    index: str | None = Field(None, description="Search index that analyze adds each report to and search/ask read: a file, a folder (its index.sqlite) or a postgresql:// URL (default: <out>/index.sqlite).")
     summary_part_chars: int = Field(12_000, ge=100, le=500_000, description="Material per summary request, characters: a longer video is summarised part by part, then as a whole.")
     ask_max_moments: int = Field(12, ge=1, le=100, description="Most moments `vidagent ask` sends to the VLM as evidence.")
     ask_max_frames: int = Field(4, ge=0, le=16, description="Most frames of those moments it sends as images.")

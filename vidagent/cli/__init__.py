@@ -1,7 +1,8 @@
 """Command line: the only package that imports typer and rich.
 
 `main()` is the one error boundary: a VidagentError becomes one line on stderr and its
-exit code (usage errors are Typer's, exit 2); Ctrl-C or SIGTERM at any moment is exit
+exit code (usage errors are Typer's, exit 2), and so does a missing library that an extra
+installs (vidagent/extras.py says which); Ctrl-C or SIGTERM at any moment is exit
 130 (cli/signals.py). Anything else is a bug and keeps its traceback.
 """
 
@@ -24,7 +25,12 @@ def main() -> None:
         from .app import app
 
         try:
-            app()
+            try:
+                app()
+            except ModuleNotFoundError as exc:  # a library an extra installs, imported where no check was
+                from ..extras import from_import_error
+
+                raise from_import_error(exc) or exc
         except VidagentError as exc:
             print(f"vidagent: error: {exc}", file=sys.stderr)
             if isinstance(exc, Interrupted):

@@ -183,7 +183,7 @@ def analyze(
     ] = False,
     index: Annotated[
         Optional[str],
-        typer.Option("--index", help="Search index each report is added to: a file (share one across runs) or a postgresql:// URL. Default: <out>/index.sqlite.", rich_help_panel=_OUTPUT),
+        typer.Option("--index", help="Search index each report is added to: a file or a folder (its index.sqlite; share one across runs) or a postgresql:// URL. Default: <out>/index.sqlite.", rich_help_panel=_OUTPUT),
     ] = None,
     cache: Annotated[
         Optional[bool],

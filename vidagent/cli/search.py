@@ -15,7 +15,7 @@ _MODELS = "Models"
 
 IndexOption = Annotated[
     Optional[str],
-    typer.Option("--index", help="Index file or postgresql:// URL. Env: VIDAGENT_INDEX. Default: <out>/index.sqlite (out from --config, else vidagent-out)."),
+    typer.Option("--index", help="Index file, a reports folder (its index.sqlite) or a postgresql:// URL. Env: VIDAGENT_INDEX. Default: <out>/index.sqlite (out from --config, else vidagent-out)."),
 ]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file.")]
 

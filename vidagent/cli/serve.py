@@ -93,6 +93,9 @@ def serve_command(
     import logging
     import sys
 
+    from ..extras import require
+
+    require("serve")  # the emulator runs on aiohttp and the workers on RunPod's SDK
     from ..serve.config import load_serve_config
     from ..serve.server import serve
 

@@ -9,6 +9,7 @@ picks the backend of that scheme (see docs/decisions.md for a shared server).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
@@ -140,8 +141,14 @@ def open_index(location: str | Path, create: bool = True) -> IndexStore:
 
 
 def default_location(index: str | None, out: Path) -> str:
-    """The `index` setting, else `<out>/index.sqlite` beside the reports."""
-    return index or str(out / DEFAULT_NAME)
+    """The `index` setting, else `<out>/index.sqlite` beside the reports. A setting that
+    names a folder (one that exists, or any path ending in a slash) means the index in it,
+    `<folder>/index.sqlite`: `--index reports/` works as well as `--index reports/index.sqlite`."""
+    if not index:
+        return str(out / DEFAULT_NAME)
+    if "://" not in index and index != ":memory:" and (index.endswith(("/", os.sep)) or Path(index).is_dir()):
+        return str(Path(index) / DEFAULT_NAME)
+    return index
 
 
 def add_report(index: str | Path, report_path: Path, report: Report) -> int:

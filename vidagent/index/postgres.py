@@ -54,10 +54,10 @@ _COLUMNS = "m.id, m.kind, m.t_start, m.t_end, m.t_at, m.label, m.text, m.detail,
 
 class PostgresIndex:
     def __init__(self, location: str):
-        try:
-            import psycopg
-        except ImportError:
-            raise IndexStoreError("a postgresql:// index needs psycopg: pip install 'vidagent[postgres]'") from None
+        from ..extras import require
+
+        require("postgres")
+        import psycopg
         self.location = location
         self._psycopg = psycopg
         with self._errors("connect to"):

@@ -133,6 +133,9 @@ def make_transport(settings: Settings, endpoints: list[str]) -> Router:
     local = remote = None
     for endpoint, backend in decide_backends(settings, endpoints).items():
         if backend == "local":
+            from ..extras import require
+
+            require(endpoint)  # before anything runs: which extra to install, not a traceback mid-run
             if local is None:
                 from .local import LocalTransport
 
