@@ -133,14 +133,17 @@ def test_report_command_refuses_unknown_formats(rerendered, run_report):
     assert proc.returncode == 2 and "unknown format pdf" in proc.stderr
 
 
-def test_index_page_links_each_video(analysed, tmp_path):
+def test_index_page_links_each_video(tmp_path):
+    # Its own folder: the shared analysis's index.html is read by other tests.
+    folder = tmp_path / "sample"
+    folder.mkdir()
     rows = [
-        {"input": str(SAMPLE), "status": "done", "folder": str(analysed), "duration_s": 10.0,
+        {"input": str(SAMPLE), "status": "done", "folder": str(folder), "duration_s": 10.0,
          "detection_frames": 20, "segments": 1, "captions": 0, "warnings": ["the <audio> is quiet"], "error": None},
         {"input": "broken.mp4", "status": "failed", "folder": None, "duration_s": None, "detection_frames": None,
          "segments": None, "captions": None, "warnings": [], "error": "broken.mp4: not a readable media file"},
     ]
-    out = analysed.parent
+    out = tmp_path
     index = write_index_html(rows, out)
     html = index.read_text()
     assert index == out / "index.html"
