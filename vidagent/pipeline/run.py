@@ -25,6 +25,7 @@ from ..media.audio import AudioChunk
 from ..media.probe import MediaInfo
 from ..media.sampler import SampledFrame
 from ..report.model import Caption, EndpointUsage, FrameDetections, Segment
+from ..speakers.timeline import ChunkSpeakers
 from ..tasks import caption, detect, summary, transcribe
 from ..transports import JobResult, Router
 from .language import LanguageLock
@@ -58,6 +59,8 @@ class Collected:
     silent_chunks: int = 0
     audio_chunks: int = 0
     segments_without_words: bool = False
+    speaker_chunks: list = field(default_factory=list)  # ChunkSpeakers (vidagent/speakers)
+    chunks_without_speakers: int = 0  # transcribed chunks whose reply had no `diarization`
     failures: list[Failure] = field(default_factory=list)
     retried_jobs: int = 0
 
@@ -170,6 +173,11 @@ class VideoRun:
                 segments = got.segments
             self.collected.segments += segments
             self.collected.segments_without_words |= not got.had_words
+            if self.settings.speakers:
+                if got.speakers is None:
+                    self.collected.chunks_without_speakers += 1
+                else:
+                    self.collected.speaker_chunks.append(ChunkSpeakers(chunk.start, got.speakers))
             self.captions.chunk_done(chunk, segments, stream)
             self.collected.languages.append((got.language, got.probability, chunk.duration))
             self.collected.record(transcribe.ENDPOINT, result, 1)

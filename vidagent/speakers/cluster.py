@@ -34,7 +34,7 @@ def cluster(vectors: np.ndarray, weights: np.ndarray, threshold: float = DEFAULT
     labels_picked = _linked(unit[picked], threshold, num, min_speakers, max_speakers)
     centroids = _centroids(unit[picked], labels_picked)
     labels = _nearest(unit, centroids)
-    labels = _fold_small(unit, labels, weights, num or min_speakers or 1)
+    labels = fold_small(unit, labels, weights, num or min_speakers or 1)
     return _renumber(labels)
 
 
@@ -61,7 +61,8 @@ def _nearest(unit: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return np.argmax(unit @ centroids.T, axis=1)
 
 
-def _fold_small(unit: np.ndarray, labels: np.ndarray, weights: np.ndarray, keep_at_least: int) -> np.ndarray:
+def fold_small(unit: np.ndarray, labels: np.ndarray, weights: np.ndarray, keep_at_least: int) -> np.ndarray:
+    """Clusters with under MIN_CLUSTER_S of speech join their nearest neighbour."""
     labels = labels.copy()
     while True:
         ids = sorted(set(labels))

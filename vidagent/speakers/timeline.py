@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..workers.diarize import unpack
-from .cluster import DEFAULT_THRESHOLD, centroids_of, cluster
+from .cluster import DEFAULT_THRESHOLD, centroids_of, cluster, fold_small
 
 OVERLAP_REACH_S = 0.5  # where the voice changes with no pause, both are heard this long either side
 JOIN_GAP_S = 0.3  # a speaker's turns closer than this are one turn
@@ -104,7 +104,9 @@ def _window_labels(vectors, weights, spans, regions, threshold, num, lo, hi) -> 
                            threshold, num, lo, hi)
     per_window = piece_labels[np.searchsorted(pieces, region_of)]
     centroids = centroids_of(unit, per_window)
-    return np.argmax(unit @ centroids.T, axis=1)
+    # Windows where two voices mix can gather round a centroid of their own: too little
+    # speech for a person, they join the nearest voice.
+    return fold_small(unit, np.argmax(unit @ centroids.T, axis=1), weights, num or lo or 1)
 
 
 def _window_turns(vectors, labels, spans, regions) -> list[Turn]:
