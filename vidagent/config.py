@@ -94,7 +94,7 @@ class Settings(BaseModel):
     num_speakers: int | None = Field(None, ge=1, le=50, description="Exactly this many speakers (unset: estimated).")
     min_speakers: int | None = Field(None, ge=1, le=50, description="At least this many speakers when estimating.")
     max_speakers: int | None = Field(None, ge=1, le=50, description="At most this many speakers when estimating.")
-    speaker_threshold: float = Field(0.12, gt=0, lt=1, description="Cosine distance under which two stretches of speech count as one voice (offline model; tuned in docs/benchmarks.md).")
+    speaker_threshold: float = Field(0.15, gt=0, lt=1, description="Cosine distance under which two stretches of speech count as one voice (offline model; tuned in docs/benchmarks.md).")
     diarization_backend: Literal["auto", "offline", "pyannote"] = Field(
         "auto", description="Speaker model on the whisper worker: pyannote (the endpoint image), offline (resemblyzer's encoder, shipped on PyPI), auto (pyannote where installed).")
 

@@ -92,6 +92,7 @@ class VideoRun:
                           for _ in range(audio_streams)]
         self.in_flight: dict[str, int] = {}  # endpoint -> jobs started and not finished
         self.last_progress = time.monotonic()
+        self.speakers_refused = False  # the whisper worker has no diarization: stop asking for it
         self._changed = asyncio.Event()  # a job finished: held captions may be releasable
         if settings.caption or settings.summary:
             self._caption_prompt = caption.load_prompt(settings.caption_prompt, "caption.txt")
@@ -190,6 +191,8 @@ class VideoRun:
                 lock.observe(None, None)
 
         payload = transcribe.build_job(chunk, self.settings, language)
+        if self.speakers_refused:
+            payload = transcribe.without_speakers(payload)
         await self._start("transcribe", transcribe.ENDPOINT, payload, done, failed, span=(chunk.start, chunk.end))
 
     async def release_captions(self) -> None:
@@ -272,6 +275,11 @@ class VideoRun:
             try:
                 return await self.transport.submit(endpoint, payload)
             except JobFailed as exc:
+                if endpoint == transcribe.ENDPOINT and transcribe.refused_speakers(str(exc), payload):
+                    # Refused at validation, before any work: the transcript without speakers,
+                    # and the report says why (pipeline/merge.py).
+                    self.speakers_refused = True
+                    return await self._submit(endpoint, transcribe.without_speakers(payload))
                 if not exc.retryable or attempt == self.settings.job_retries:
                     raise
                 self.collected.retried_jobs += 1

@@ -2,8 +2,9 @@
 
 Average-linkage agglomerative clustering on cosine distance, cut at `threshold` unless a
 speaker count is given (num, or the cut's count clamped to [min, max]). Clusters with
-less than MIN_CLUSTER_S of speech are folded into the nearest large one (a cough or a
-mixed window is not a new person), unless that would go below min_speakers.
+less than MIN_CLUSTER_S of speech, or MIN_CLUSTER_SHARE of all of it, are folded into
+the nearest large one (a cough or windows where two voices mix are not a new person),
+unless that would go below min_speakers.
 
 Cost: linkage needs the n x n distances, so at most MAX_LINKED embeddings (evenly spread
 over the video) are linked; the rest join their nearest centroid, O(n x k). A 3-hour
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.12  # cosine distance; tuned on generated conversations (docs/benchmarks.md)
+DEFAULT_THRESHOLD = 0.15  # cosine distance; tuned on generated conversations (docs/benchmarks.md)
 MAX_LINKED = 3000
 MIN_CLUSTER_S = 6.0
+MIN_CLUSTER_SHARE = 0.01  # ... or under this share of all speech (mixed windows add up over hours)
 
 
 def cluster(vectors: np.ndarray, weights: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
@@ -70,7 +72,7 @@ def fold_small(unit: np.ndarray, labels: np.ndarray, weights: np.ndarray, keep_a
             return labels
         speech = {k: float(weights[labels == k].sum()) for k in ids}
         smallest = min(ids, key=speech.get)
-        if speech[smallest] >= MIN_CLUSTER_S:
+        if speech[smallest] >= max(MIN_CLUSTER_S, MIN_CLUSTER_SHARE * float(weights.sum())):
             return labels
         rest = [k for k in ids if k != smallest]
         centroids = np.stack([_unit_mean(unit[labels == k]) for k in rest])

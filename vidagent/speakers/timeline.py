@@ -19,7 +19,8 @@ from ..workers.diarize import unpack
 from .cluster import DEFAULT_THRESHOLD, centroids_of, cluster, fold_small
 
 OVERLAP_REACH_S = 0.5  # where the voice changes with no pause, both are heard this long either side
-JOIN_GAP_S = 0.3  # a speaker's turns closer than this are one turn
+JOIN_GAP_S = 0.3
+PIECE_S = 3.0  # speech clustered in pieces this long: long enough to average out, short enough for one voice  # a speaker's turns closer than this are one turn
 
 
 @dataclass(frozen=True)
@@ -96,17 +97,29 @@ def _window_labels(vectors, weights, spans, regions, threshold, num, lo, hi) -> 
     """Cluster the speech regions (each the mean of its windows: averaging many 1.6 s
     windows separates voices far better than one window does), then give every window
     the nearest of the resulting voices, so a region where the speaker changes is split."""
-    region_of = np.array(_region_index(spans, regions))
-    pieces = sorted(set(region_of.tolist()))
+    piece_of = _pieces(spans, regions)
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
-    means = np.stack([unit[region_of == p].mean(axis=0) for p in pieces])
-    piece_labels = cluster(means, np.array([weights[region_of == p].sum() for p in pieces]),
+    count = int(piece_of.max()) + 1
+    means = np.stack([unit[piece_of == p].mean(axis=0) for p in range(count)])
+    piece_labels = cluster(means, np.array([weights[piece_of == p].sum() for p in range(count)]),
                            threshold, num, lo, hi)
-    per_window = piece_labels[np.searchsorted(pieces, region_of)]
+    per_window = piece_labels[piece_of]
     centroids = centroids_of(unit, per_window)
     # Windows where two voices mix can gather round a centroid of their own: too little
     # speech for a person, they join the nearest voice.
     return fold_small(unit, np.argmax(unit @ centroids.T, axis=1), weights, num or lo or 1)
+
+
+def _pieces(spans, regions) -> np.ndarray:
+    """Piece number per window: runs of consecutive windows of one speech region, at most
+    PIECE_S long, so a piece rarely holds two voices (turns can follow without a pause)."""
+    region_of = _region_index(spans, regions)
+    out, piece, began = np.zeros(len(spans), int), -1, None
+    for i, (a, _, _) in enumerate(spans):
+        if i == 0 or region_of[i] != region_of[i - 1] or a - began >= PIECE_S:
+            piece, began = piece + 1, a
+        out[i] = piece
+    return out
 
 
 def _window_turns(vectors, labels, spans, regions) -> list[Turn]:

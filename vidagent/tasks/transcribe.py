@@ -55,6 +55,20 @@ def build_job(chunk: AudioChunk, settings: Settings, language: str | None = None
     return job
 
 
+SPEAKER_FIELDS = ("diarize", "diarization")
+
+
+def refused_speakers(message: str, payload: dict[str, Any]) -> bool:
+    """The worker refused the job for its speaker fields: RunPod's official
+    worker-faster_whisper validates input with the SDK's rp_validator, which answers
+    "Unexpected input. diarize is not a valid input option." (it has no diarization)."""
+    return "diarize" in payload and "diarize is not a valid input" in message
+
+
+def without_speakers(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in SPEAKER_FIELDS}
+
+
 def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) -> Transcribed:
     """Segments with times on the video clock, plus the detected language and its probability.
 

@@ -109,32 +109,58 @@ def mel_frames(samples: np.ndarray) -> np.ndarray:
     return (power.astype(np.float32) @ _mel_filters().T).astype(np.float32)
 
 
-def louder(samples: np.ndarray) -> np.ndarray:
-    """Raise quiet audio to the encoder's training loudness (never lowers it)."""
-    rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
-    if rms <= 1e-6:
-        return samples
-    gain_db = _TARGET_DBFS - 20 * np.log10(rms)
-    return samples * (10 ** (gain_db / 20)) if gain_db > 0 else samples
-
-
 def embed_windows(samples: np.ndarray, starts: np.ndarray, batch: int = 64) -> np.ndarray:
     """One unit-length embedding per 1.6 s window starting at each sample index of `starts`
-    (a window running past the audio is zero-padded). Shape (len(starts), EMBED_DIM)."""
+    (a window running past the audio is zero-padded). Shape (len(starts), EMBED_DIM).
+
+    The mel spectrogram is computed once for the whole chunk and sliced per window
+    (windows overlap, so per-window spectrograms would repeat the work); each window is
+    then brought to the encoder's loudness, a gain on its power. The LSTM runs with
+    VIDAGENT_SPEAKER_THREADS intra-op threads (default 1): its batches are small, and
+    more threads mostly spin (docs/benchmarks.md)."""
     import torch
 
     if not len(starts):
         return np.zeros((0, EMBED_DIM), np.float32)
     encoder = load()
     length = PARTIAL_FRAMES * HOP
-    mels = []
-    for start in starts:
-        piece = samples[int(start):int(start) + length]
-        piece = louder(np.pad(piece, (0, length - len(piece))))
-        mels.append(mel_frames(piece)[:PARTIAL_FRAMES])
-    stacked = np.stack(mels)
+    starts = np.asarray(starts, dtype=np.int64)
+    padded = np.pad(samples.astype(np.float32), (0, max(0, int(starts.max()) + length - len(samples))))
+    mel = mel_frames(padded)
+    frames = starts // HOP
+    stacked = np.stack([mel[f:f + PARTIAL_FRAMES] for f in frames])
+    stacked *= np.array([_gain(padded[s:s + length]) for s in starts], np.float32)[:, None, None]
     out = []
-    with torch.inference_mode():
+    with _threads(), torch.inference_mode():
         for at in range(0, len(stacked), batch):
             out.append(encoder(torch.from_numpy(stacked[at:at + batch])).numpy())
     return np.concatenate(out).astype(np.float32)
+
+
+def _gain(piece: np.ndarray) -> float:
+    """Power gain that raises `piece` to the training loudness (never lowers it)."""
+    rms = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if len(piece) else 0.0
+    if rms <= 1e-6:
+        return 1.0
+    gain_db = max(0.0, _TARGET_DBFS - 20 * np.log10(rms))
+    return float(10 ** (gain_db / 10))  # power scales with the square of the amplitude gain
+
+
+class _threads:
+    """torch's intra-op threads set for the encoder and put back after (process-wide in
+    torch: the lock keeps two encoder calls from interleaving their settings)."""
+
+    def __enter__(self):
+        import torch
+
+        from . import env_int
+
+        _lock.acquire()
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(env_int("VIDAGENT_SPEAKER_THREADS", 1, minimum=1))
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
+        _lock.release()
