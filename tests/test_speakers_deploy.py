@@ -4,6 +4,8 @@ pyannote's pipeline where the worker looks for it."""
 
 import re
 
+import pytest
+
 from conftest import ROOT
 from vidagent.deploy.docker import Docker, build_secrets
 from vidagent.workers import diarize
@@ -40,3 +42,19 @@ def test_the_dockerfile_mounts_the_secret_and_bakes_where_the_worker_reads(monke
     # Without the baked folder, `auto` falls back to the offline model.
     monkeypatch.setenv("VIDAGENT_PYANNOTE_PIPELINE", "/nonexistent")
     assert diarize.chosen_backend(diarize.DiarizeOptions()) == "offline"
+
+
+def test_cost_estimate_adds_diarization_time_on_the_whisper_endpoint(run_cli):
+    import json
+
+    import yaml
+
+    per_second = yaml.safe_load((ROOT / "configs" / "profile.yaml").read_text())["whisper"]["diarize_seconds_per_unit"]
+    assert per_second > 0
+
+    def whisper_gpu_s(*flags: str) -> float:
+        run = run_cli("cost-estimate", "--duration", "1h", "--no-detect", "--json", *flags)
+        assert run.code == 0, run
+        return json.loads(run.stdout)["configured"]["endpoints"]["whisper"]["gpu_s"]
+
+    assert whisper_gpu_s("--speakers") - whisper_gpu_s() == pytest.approx(3600 * per_second, abs=0.01)
