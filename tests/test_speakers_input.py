@@ -182,3 +182,31 @@ def _media():
     from vidagent.media.probe import probe
 
     return probe(CONVERSATION)
+
+
+def test_a_diarization_that_breaks_on_the_worker_keeps_the_transcript(monkeypatch):
+    import base64
+
+    from vidagent.pipeline.merge import merge
+    from vidagent.pipeline.run import Collected
+    from vidagent.media.stats import ExtractStats
+    from vidagent.speakers.timeline import ChunkSpeakers as Chunk
+    from vidagent.workers import voice_encoder, whisper
+
+    def missing():
+        raise LookupError("the offline speaker model needs the PyPI package resemblyzer")
+
+    monkeypatch.setattr(voice_encoder, "weights_path", missing)
+    monkeypatch.setattr(voice_encoder, "_model", None)
+    out = whisper.handle({"audio_base64": base64.b64encode(CONVERSATION.read_bytes()).decode(),
+                          "model": "offline:tiny.en", "language": "en", "word_timestamps": True,
+                          "enable_vad": True, "diarize": True})
+    assert out["segments"] and "resemblyzer" in out["diarization"]["error"]
+    got = Collected(audio_chunks=1)
+    got.speaker_chunks.append(Chunk(0.0, out["diarization"]))
+    from vidagent.report.model import Segment
+
+    got.segments = [Segment(start=1.0, end=2.0, text="kept")]
+    report = merge(_media(), Settings(speakers=True), got, ExtractStats(), {}, [0], {})
+    assert report.status == "partial" and report.transcript.segments[0].text == "kept"
+    assert "resemblyzer" in report.failed_stages["speakers"]

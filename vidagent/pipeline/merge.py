@@ -84,8 +84,11 @@ def _with_speakers(segments, got: Collected, settings: Settings, failed: dict, w
     """Segments labelled and split by speaker, the speakers and their turns; a diarization
     that cannot be done leaves the transcript as it is and the report partial."""
     reason = None
+    broken = [c.reply["error"] for c in got.speaker_chunks if "error" in c.reply]
     if got.chunks_without_speakers:
         reason = OFFICIAL_WORKER
+    elif broken:
+        reason = f"{len(broken)} chunk(s) without speakers: {str(broken[0])[:300]}"
     elif got.speaker_chunks:
         try:
             found = diarize_video(got.speaker_chunks, settings.speaker_threshold, settings.num_speakers,

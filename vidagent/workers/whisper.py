@@ -187,7 +187,10 @@ def _speakers(job: WhisperInput, audio, segments: list[dict[str, Any]], timings:
     from .diarize import diarize, speech_regions
 
     started = time.perf_counter()
-    found = diarize(audio, job.diarization, speech_regions(audio, segments))
+    try:
+        found = diarize(audio, job.diarization, speech_regions(audio, segments))
+    except Exception as exc:  # the transcript is done: it goes back, with why speakers did not
+        found = {"error": str(exc) if isinstance(exc, WorkerInputError) else f"{type(exc).__name__}: {exc}"}
     timings["diarize_s"] = time.perf_counter() - started
     return found
 
