@@ -90,10 +90,15 @@ def activity(samples: np.ndarray, offset_s: float) -> list[tuple[float, float]]:
 
 def plan_turns(rng: random.Random, speakers: int, seconds: float, overlap_share: float,
                silence_share: float) -> list[dict]:
-    """Who speaks, roughly how long and how far after the previous turn's end (negative: overlap)."""
-    turns, t, last = [], 0.5, None
+    """Who speaks (rounds in which everyone speaks once), roughly how long, and how far
+    after the previous turn's end (negative: overlap)."""
+    turns, t, last, cycle = [], 0.5, None, []
     while t < seconds - 2:
-        who = rng.choice([s for s in range(speakers) if s != last]) if speakers > 1 else 0
+        if not cycle:  # everyone speaks once per round, in a new order each round
+            cycle = rng.sample(range(speakers), speakers)
+            if speakers > 1 and cycle[0] == last:
+                cycle.reverse()
+        who = cycle.pop(0)
         length = rng.uniform(2, 15)
         roll = rng.random()
         gap = -rng.uniform(0.5, 1.5) if roll < overlap_share and turns else (

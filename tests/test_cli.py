@@ -47,7 +47,7 @@ def test_analyze_sample_writes_the_documented_files(run_cli, sample, sample_trut
     assert result.stdout.strip() == str(folder)
     report = json.loads((folder / "report.json").read_text())
 
-    assert report["schema_version"] == "1.3" and report["status"] == "complete"
+    assert report["schema_version"] == "1.4" and report["status"] == "complete"
     # Every default file, with the permissions the user's umask gives new files (not 0600).
     umask = os.umask(0o022)
     os.umask(umask)
