@@ -1,7 +1,7 @@
 """Speakers end to end: a generated two-voice conversation (tests/data/conversation.opus,
 made by `scripts/make_conversation.py --out tests/data/conversation --speakers 2
---minutes 0.75 --seed 13 --overlap-share 0.25 --silence-share 0.15 --format opus`, its
-true turns beside it) analysed with
+--minutes 0.75 --seed 9 --overlap-share 0.25 --silence-share 0.15 --format opus` as it
+was at commit 6c73bd9, before turns came in rounds; its true turns beside it) analysed with
 --speakers through the real CLI, offline models, 15 s chunks so the speakers must be
 joined across chunks. Checked against the truth with pyannote.metrics, and read back
 with the `srt` and webvtt-py libraries and headless chromium."""
