@@ -15,14 +15,16 @@ setup: system-deps $(STAMP)
 
 # ffmpeg (test clips, benchmarks), the shared libraries OpenCV needs, chromium (the
 # HTML report's browser test loads the page headless), PostgreSQL's server (the search
-# index's second backend is tested against a real one the tests start), and espeak-ng and
-# GNU time for the scripts' smoke runs (make_sample.py speaks, bench_batch.py measures).
+# index's second backend is tested against a real one the tests start), espeak-ng, sox and
+# GNU time for the scripts' smoke runs (make_sample.py speaks, bench_batch.py measures, the
+# conversation generator mixes; the suite's conversation is committed).
 system-deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	test -x /usr/bin/time || missing="$$missing time"; \
+	command -v sox >/dev/null 2>&1 || missing="$$missing sox"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
 	ldconfig -p 2>/dev/null | grep -q 'libgthread-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \
@@ -40,6 +42,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[local,serve,dev]'
+	# The offline speaker encoder's weights ship in this wheel; --no-deps: its librosa and
+	# webrtcvad (an sdist needing a compiler) are never imported (docs/decisions.md).
+	$(BIN)/pip install -q --no-deps 'resemblyzer==0.1.4'
 	touch $@
 
 # Every stage on (detection, transcript, captions, summary), offline models, every report file.

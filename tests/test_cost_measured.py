@@ -62,7 +62,7 @@ def test_each_endpoint_says_whether_its_seconds_are_measured_or_published():
     notes = "\n".join(result.notes)
     assert "yolo: measured on NVIDIA H200, 2026-12-10" in notes
     assert "priced as AMPERE_24 (L4, A5000, 3090), other cards than it was measured on" in notes
-    assert "whisper: published figure (github.com), scaled to A5000 / 3090 / L4 (AMPERE_24)" in notes
+    assert "whisper: published figure (github.com, huggingface.co), scaled to A5000 / 3090 / L4 (AMPERE_24)" in notes
     assert "vlm: published figure (github.com, dev.to)" in notes
 
 

@@ -94,6 +94,13 @@ class Settings(BaseModel):
     enable_vad: bool = Field(True, description="Skip non-speech with Silero VAD before decoding.")
     segment_pause_s: float = Field(
         0.8, gt=0, le=10, description="A pause between words this long starts a new transcript segment.")
+    speakers: bool = Field(False, description="Diarize: who speaks when, on every segment and word (on the Whisper endpoint; needs vidagent's whisper image, not RunPod's official one).")
+    num_speakers: int | None = Field(None, ge=1, le=50, description="Exactly this many speakers (unset: estimated).")
+    min_speakers: int | None = Field(None, ge=1, le=50, description="At least this many speakers when estimating.")
+    max_speakers: int | None = Field(None, ge=1, le=50, description="At most this many speakers when estimating.")
+    speaker_threshold: float = Field(0.15, gt=0, lt=1, description="Cosine distance under which two stretches of speech count as one voice (offline model; tuned in docs/benchmarks.md).")
+    diarization_backend: Literal["auto", "offline", "pyannote"] = Field(
+        "auto", description="Speaker model on the whisper worker: pyannote (the endpoint image), offline (resemblyzer's encoder, shipped on PyPI), auto (pyannote where installed).")
 
     job_retries: int = Field(
         2, ge=0, le=10, description="Times a job is sent again after its worker broke (crash, out of memory); bad input is never resent.")

@@ -21,28 +21,35 @@ def short_clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def subtitles(cues: list[tuple[float, float, str]], fmt: str) -> str:
+def subtitles(cues: list[tuple[float, float, str]], fmt: str, voices: list[str | None] | None = None) -> str:
     """Cues (start, end, text) as an SRT or WebVTT document.
 
     Cue text cannot hold what would end or break a cue: blank lines end it, and a line
     with `-->` reads as a timing line, so blank lines are dropped and `-->` becomes `->`.
     WebVTT also parses `<` and `&` as markup (`<c>`, `&amp;`): they are escaped there.
-    SRT is composed by the `srt` library."""
+    SRT is composed by the `srt` library. `voices`: who speaks each cue (or None): an
+    `NAME: ` prefix in SRT, a `<v NAME>` voice span in WebVTT."""
     if fmt not in ("srt", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
     # A cue must last a moment: `srt` drops empty ones, and a player never shows them.
-    cleaned = [(start, max(end, start + 0.001), _cue_text(text)) for start, end, text in cues]
+    voices = voices or [None] * len(cues)
+    cleaned = [(start, max(end, start + 0.001), _cue_text(text), voice)
+               for (start, end, text), voice in zip(cues, voices)]
     cleaned = [cue for cue in cleaned if cue[2]]
     if fmt == "srt":
         import datetime as dt
 
         import srt
 
-        return srt.compose([srt.Subtitle(i, dt.timedelta(seconds=max(0.0, a)), dt.timedelta(seconds=max(0.0, b)), t)
-                            for i, (a, b, t) in enumerate(cleaned, start=1)])
+        return srt.compose([srt.Subtitle(i, dt.timedelta(seconds=max(0.0, a)), dt.timedelta(seconds=max(0.0, b)),
+                                         f"{_cue_text(v).upper()}: {t}" if v else t)
+                            for i, (a, b, t, v) in enumerate(cleaned, start=1)])
     blocks = ["WEBVTT\n"]
-    for start, end, text in cleaned:
+    for start, end, text, voice in cleaned:
         escaped = text.replace("&", "&amp;").replace("<", "&lt;")
+        if voice:  # a voice name ends at '>' and cannot hold markup or a line break
+            name = " ".join(voice.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            escaped = f"<v {name}>{escaped}"
         blocks.append(f"{clock(start)} --> {clock(end)}\n{escaped}\n")
     return "\n".join(blocks)
 

@@ -42,7 +42,7 @@ class Evidence:
         return f"[{self.names[video.id]} {when}]" if self.multi else f"[{when}]"
 
     def lines(self) -> list[str]:
-        return [f"{self.cite(v, m.start, m.end)} {m.kind}{f' ({m.label})' if m.label and m.kind != 'speech' else ''}: "
+        return [f"{self.cite(v, m.start, m.end)} {m.kind}{f' ({m.label})' if m.label else ''}: "
                 f"{m.text}" for v, m in self.moments]
 
     def spans(self) -> list[Span]:

@@ -163,6 +163,22 @@ def analyze(
         Optional[bool],
         typer.Option("--word-timestamps/--no-word-timestamps", help="Add per-word times to the transcript. Default: off.", show_default=False, rich_help_panel=_MODELS),
     ] = None,
+    speakers: Annotated[
+        Optional[bool],
+        typer.Option("--speakers/--no-speakers", help="Who speaks when: a speaker on every segment and word, in subtitles, HTML and search (needs vidagent's whisper image on RunPod). Default: off.", show_default=False, rich_help_panel=_MODELS),
+    ] = None,
+    num_speakers: Annotated[
+        Optional[int],
+        typer.Option(help="Exactly this many speakers (default: estimated).", rich_help_panel=_MODELS),
+    ] = None,
+    min_speakers: Annotated[
+        Optional[int],
+        typer.Option(help="At least this many speakers when estimating.", rich_help_panel=_MODELS),
+    ] = None,
+    max_speakers: Annotated[
+        Optional[int],
+        typer.Option(help="At most this many speakers when estimating.", rich_help_panel=_MODELS),
+    ] = None,
     manifest: Annotated[
         Optional[Path],
         typer.Option(help="More inputs: a list of paths, a CSV with a 'path' column, or JSON lines; other columns are per-video settings (language, detect_fps…).", rich_help_panel=_BATCH),
@@ -241,6 +257,10 @@ def analyze(
         whisper_model=whisper_model,
         language=language,
         word_timestamps=word_timestamps,
+        speakers=speakers,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
         audio_stream=int(audio_stream) if audio_stream and audio_stream.isdigit() else audio_stream,
     )
     settings = load_settings(config, overrides)
@@ -324,6 +344,7 @@ def _register_commands() -> None:
     from .report import report_command
     from .search import ask_command, index_command, search_command
     from .serve import serve_command
+    from .speakers import speakers_app
 
     app.command("cost-estimate")(cost_estimate_command)
     app.command("deploy")(deploy_command)
@@ -332,6 +353,7 @@ def _register_commands() -> None:
     app.command("index")(index_command)
     app.command("search")(search_command)
     app.command("ask")(ask_command)
+    app.add_typer(speakers_app, name="speakers")
 
 
 _register_commands()

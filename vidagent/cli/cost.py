@@ -101,6 +101,10 @@ def cost_estimate_command(
         Optional[bool],
         typer.Option("--summary/--no-summary", help="One VLM summary per video. Default: off.", show_default=False, rich_help_panel=_STAGES),
     ] = None,
+    speakers: Annotated[
+        Optional[bool],
+        typer.Option("--speakers/--no-speakers", help="Diarization on the whisper endpoint (its GPU seconds are added). Default: off.", show_default=False, rich_help_panel=_STAGES),
+    ] = None,
     detect_fps: Annotated[
         Optional[float], typer.Option(help="Detection frames per second of video. Default: 10.", rich_help_panel=_SAMPLING)
     ] = None,
@@ -151,7 +155,7 @@ def cost_estimate_command(
     if output is not None and not profile_from:
         raise ConfigError("--output writes a profile: it goes with --profile-from")
     settings = load_settings(config, dict(
-        detect=detect, transcribe=transcribe, caption=caption, summary=summary,
+        detect=detect, transcribe=transcribe, caption=caption, summary=summary, speakers=speakers,
         detect_fps=detect_fps, yolo_batch=yolo_batch, audio_chunk_s=audio_chunk_s,
         caption_fps=caption_fps, caption_min_gap_s=caption_min_gap_s,
         caption_max_gap_s=caption_max_gap_s, caption_max_per_minute=caption_max_per_minute,

@@ -59,6 +59,7 @@ def search_command(
     config: ConfigOption = None,
     label: Annotated[Optional[str], typer.Option(help="Only where this object class is in frame (e.g. person).", rich_help_panel=_FILTERS)] = None,
     min_count: Annotated[int, typer.Option(min=1, help="With --label: at least this many in frame at once.", rich_help_panel=_FILTERS)] = 1,
+    speaker: Annotated[Optional[str], typer.Option(help='Only what this speaker says ("Speaker 2", or a name given with `vidagent speakers rename`); with --label: while they speak.', rich_help_panel=_FILTERS)] = None,
     video: Annotated[Optional[str], typer.Option(help="Only videos whose file name or path matches this glob (e.g. 'cam*').", rich_help_panel=_FILTERS)] = None,
     start: Annotated[Optional[str], typer.Option("--from", help="Only moments after this time in each video (SS, MM:SS, H:MM:SS).", rich_help_panel=_FILTERS)] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="Only moments before this time.", rich_help_panel=_FILTERS)] = None,
@@ -79,7 +80,7 @@ def search_command(
     kinds = tuple(k.strip() for k in (kind or "").split(",") if k.strip())
     if bad := [k for k in kinds if k not in KINDS]:
         raise ConfigError(f"option --kind: unknown kind {bad[0]!r} (choose from {', '.join(KINDS)})")
-    if not (query and query.strip()) and not label and not kinds:
+    if not (query and query.strip()) and not label and not kinds and not speaker:
         raise typer.BadParameter("give words to look for, or a filter such as --label person", param_hint="QUERY")
     if min_count > 1 and not label:
         raise ConfigError("option --min-count needs --label (at least N of which class?)")
@@ -87,8 +88,10 @@ def search_command(
         raise ConfigError(f"option --min-count: the index counts up to {MAX_COUNT} objects of a class")
     settings = load_settings(config, {"index": index})
     location = default_location(settings.index, settings.out)
+    if speaker and speaker.strip().isdigit():
+        speaker = f"Speaker {speaker.strip()}"  # the id, as reports name speakers until renamed
     q = Query(text=query, label=label, min_count=min_count, video_glob=video, start=_time(start, "--from"),
-              end=_time(end, "--to"), kinds=kinds, limit=limit)
+              end=_time(end, "--to"), kinds=kinds, limit=limit, speaker=speaker)
     store = open_index(location, create=False)
     try:
         hits = store.search(q)
@@ -216,6 +219,8 @@ def _print_hits(hits, clips) -> None:
         line.append(f"  {when:<11}  ")
         line.append(f"{m.kind:<7}", style="cyan")
         line.append("  ")
+        if m.kind == "speech" and m.label:
+            line.append(f"{m.label}: ", style="magenta")
         last = 0
         for a, b in sorted(hit.highlights):
             line.append(m.text[last:a])

@@ -99,10 +99,12 @@ class Work(BaseModel):
     items: int = 0  # what EndpointUsage.items counts: frames, audio chunks, VLM requests
     units: float = 0.0  # what seconds_per_unit multiplies: images, audio seconds, captions
     summaries: int = 0
+    diarized_units: float = 0.0  # whisper: audio seconds also diarized (--speakers)
 
     def __add__(self, other: Work) -> Work:
         return Work(jobs=self.jobs + other.jobs, items=self.items + other.items,
-                    units=self.units + other.units, summaries=self.summaries + other.summaries)
+                    units=self.units + other.units, summaries=self.summaries + other.summaries,
+                    diarized_units=self.diarized_units + other.diarized_units)
 
 
 def configured_work(media: MediaFacts, settings: Settings, captions: int) -> dict[str, Work]:
@@ -112,7 +114,8 @@ def configured_work(media: MediaFacts, settings: Settings, captions: int) -> dic
     if plan.detect_frames:
         work["yolo"] = Work(jobs=plan.detect_jobs, items=plan.detect_frames, units=plan.detect_frames)
     if plan.audio_chunks:
-        work["whisper"] = Work(jobs=plan.audio_chunks, items=plan.audio_chunks, units=media.duration_s)
+        work["whisper"] = Work(jobs=plan.audio_chunks, items=plan.audio_chunks, units=media.duration_s,
+                               diarized_units=media.duration_s if settings.speakers else 0.0)
     captions = captions if settings.caption and media.has_video else 0
     summaries = 1 if settings.summary else 0
     if captions or summaries:
@@ -170,7 +173,9 @@ def cost_of(work: Mapping[str, Work], prices: PriceTable, profile: TimeProfile) 
     for endpoint in ENDPOINTS:
         w, p, pool = work[endpoint], profile.of(endpoint), prices.pool_of(endpoint)
         summary_s = getattr(p, "seconds_per_summary", 0.0)
-        gpu_s = w.units * p.seconds_per_unit + w.jobs * p.seconds_per_request + w.summaries * summary_s
+        diarize_s = getattr(p, "diarize_seconds_per_unit", 0.0)
+        gpu_s = (w.units * p.seconds_per_unit + w.jobs * p.seconds_per_request + w.summaries * summary_s
+                 + w.diarized_units * diarize_s)
         cold_starts = p.cold_starts_per_run if w.jobs else 0
         cold_start_s = cold_starts * (p.cold_start_s + p.idle_s)
         billed_s = gpu_s + cold_start_s

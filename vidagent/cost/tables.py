@@ -90,6 +90,11 @@ class VlmProfile(EndpointProfile):
     seconds_per_summary: float = Field(ge=0)
 
 
+class WhisperProfile(EndpointProfile):
+    diarize_seconds_per_unit: float = Field(
+        0.0, ge=0, description="GPU seconds per audio second that --speakers adds (diarization on the same worker).")
+
+
 class Measurement(_Strict):
     """How a measured profile was made: the tool, the machine, the libraries, every figure."""
 
@@ -134,7 +139,7 @@ class SegmentProfile(_Strict):
 
 class TimeProfile(_Strict):
     yolo: EndpointProfile
-    whisper: EndpointProfile
+    whisper: WhisperProfile
     vlm: VlmProfile
     segment: SegmentProfile | None = Field(None, description="The segment path; absent: the shipped profile's.")
     measurement: Measurement | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -18,6 +20,15 @@ PLATFORM = "linux/amd64"  # RunPod's GPU hosts
 
 _DAEMON_DOWN = ("cannot connect to the docker daemon", "is the docker daemon running", "error during connect")
 _PUSH_REFUSED = ("denied", "unauthorized", "no basic auth credentials", "authentication required")
+
+
+def build_secrets(dockerfile: Path) -> list[str]:
+    """Ids of the build secrets a Dockerfile mounts."""
+    try:
+        text = dockerfile.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return list(dict.fromkeys(re.findall(r"--mount=type=secret,id=([A-Za-z0-9_]+)", text)))
 
 
 class Docker:
@@ -41,7 +52,12 @@ class Docker:
         self._run(["info", "--format", "{{.ServerVersion}}"], echo=False)
 
     def build(self, dockerfile: Path, image: str) -> None:
-        self._run(["build", "--platform", PLATFORM, "-f", str(dockerfile), "-t", image, str(self.context)])
+        """Build secrets the Dockerfile mounts (`--mount=type=secret,id=hf_token`) are passed
+        from the environment variable of the same name in capitals (HF_TOKEN), by name only:
+        the value never appears in a command, a log or the image."""
+        secrets = [f"--secret=id={sid},env={sid.upper()}" for sid in build_secrets(dockerfile)
+                   if os.environ.get(sid.upper())]
+        self._run(["build", "--platform", PLATFORM, *secrets, "-f", str(dockerfile), "-t", image, str(self.context)])
 
     def push(self, image: str) -> None:
         self._run(["push", image], image=image)
@@ -51,8 +67,10 @@ class Docker:
             self.show(shlex.join([DOCKER, *args]))
             return
         tail: deque[str] = deque(maxlen=40)
+        # BuildKit: the only builder that mounts build secrets (`RUN --mount=type=secret`).
         proc = subprocess.Popen([self.binary, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", cwd=self.context)
+                                text=True, errors="replace", cwd=self.context,
+                                env={**os.environ, "DOCKER_BUILDKIT": "1"})
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip("\n")

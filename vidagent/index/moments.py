@@ -51,7 +51,7 @@ class Presence:
 
 
 def report_moments(report: Report) -> list[Moment]:
-    moments = [_speech(s) for s in report.transcript.segments if s.text.strip()]
+    moments = [_speech(s, report) for s in report.transcript.segments if s.text.strip()]
     moments += [_caption(c) for c in report.captions if c.text.strip()]
     moments += [
         Moment("event", e.start, e.end, e.text, label=e.label, detail={"event": e.kind})
@@ -68,11 +68,17 @@ def report_moments(report: Report) -> list[Moment]:
     return sorted(moments, key=lambda m: (m.start, KINDS.index(m.kind)))
 
 
-def _speech(segment) -> Moment:
+def _speech(segment, report: Report) -> Moment:
+    """A speech moment's label is its speaker's name (searched with --speaker and as a word)."""
     detail = {}
     if segment.words:
         detail["words"] = [[w.word, w.start, w.end] for w in segment.words]
-    return Moment("speech", segment.start, segment.end, segment.text.strip(), detail=detail)
+    if segment.speaker:
+        detail["speaker"] = segment.speaker
+        if segment.overlap:
+            detail["overlap"] = [report.speaker_name(o) for o in segment.overlap]
+    return Moment("speech", segment.start, segment.end, segment.text.strip(),
+                  label=report.speaker_name(segment.speaker) or "", detail=detail)
 
 
 def _caption(c) -> Moment:

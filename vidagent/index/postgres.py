@@ -243,6 +243,14 @@ def _filters(q: Query, table: str = "m") -> tuple[str, list]:
     if q.video_ids is not None:
         where += f" AND {table}.video_id = ANY(%s)"
         params.append(list(q.video_ids))
+    if q.speaker and table == "m":
+        where += " AND m.kind = 'speech' AND lower(m.label) = lower(%s)"
+        params.append(q.speaker)
+    elif q.speaker:  # presence spans while the speaker speaks
+        where += (f" AND EXISTS (SELECT 1 FROM vidagent_moments s WHERE s.video_id = {table}.video_id"
+                  f" AND s.kind = 'speech' AND lower(s.label) = lower(%s) AND s.t_end >= {table}.t_start"
+                  f" AND s.t_start <= {table}.t_end)")
+        params.append(q.speaker)
     return where, params
 
 

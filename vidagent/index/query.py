@@ -46,6 +46,7 @@ class Query:
     start: float | None = None
     end: float | None = None
     kinds: tuple[str, ...] = ()
+    speaker: str | None = None  # speech of this speaker (name, case-insensitive); with label: while they speak
     video_ids: tuple[int, ...] | None = None  # restrict to these videos (ask's target)
     limit: int = 20
 

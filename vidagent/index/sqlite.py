@@ -329,6 +329,13 @@ def _filters(q: Query, table: str = "m") -> tuple[str, list]:
     if q.video_ids is not None:
         where += f" AND {table}.video_id IN (SELECT value FROM json_each(?))"
         params.append(json.dumps(list(q.video_ids)))
+    if q.speaker and table == "m":
+        where += " AND m.kind = 'speech' AND lower(m.label) = lower(?)"
+        params.append(q.speaker)
+    elif q.speaker:  # presence spans while the speaker speaks
+        where += (f" AND EXISTS (SELECT 1 FROM moments s WHERE s.video_id = {table}.video_id AND s.kind = 'speech'"
+                  f" AND lower(s.label) = lower(?) AND s.t_end >= {table}.t_start AND s.t_start <= {table}.t_end)")
+        params.append(q.speaker)
     return where, params
 
 

@@ -11,10 +11,15 @@ from ..media.stats import ExtractStats
 from ..report.events import build_events
 from ..report.model import Report, Transcript
 from ..report.tracks import build_tracks, count_objects
+from ..speakers.assign import label_segments, speaker_list
+from ..speakers.timeline import diarize_video
 from ..tasks.transcribe import NO_WORDS_WARNING
 from .run import Collected, Failure
 
-_STAGE_WORDS = {"detect": "detection", "transcribe": "transcription", "caption": "captions", "summary": "summary"}
+_STAGE_WORDS = {"detect": "detection", "transcribe": "transcription", "caption": "captions", "summary": "summary",
+                "speakers": "speakers"}
+OFFICIAL_WORKER = ("the whisper endpoint returned no speakers: RunPod's official worker-faster_whisper has no "
+                   "diarization; deploy vidagent's whisper image (endpoints/whisper, `vidagent deploy`) for --speakers")
 
 
 def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractStats, timings: dict,
@@ -40,6 +45,11 @@ def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractSt
     detections = sorted(got.detections, key=lambda d: d.t)
     tracks = build_tracks(detections)
     segments = sorted(got.segments, key=lambda s: (s.start, s.end))
+    speakers, turns = [], []
+    if settings.speakers and got.audio_chunks:
+        segments, speakers, turns = _with_speakers(segments, got, settings, failed, warnings, models)
+    elif not settings.word_timestamps:
+        segments = [s.model_copy(update={"words": None}) if s.words else s for s in segments]
     captions = sorted(got.captions, key=lambda c: c.t)
     return Report(
         status="partial" if failed else "complete",
@@ -57,6 +67,8 @@ def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractSt
             segments=segments,
         ),
         captions=captions,
+        speakers=speakers,
+        speaker_turns=turns,
         summary=got.summary,
         tracks=tracks,
         events=build_events(tracks, Transcript(segments=segments), captions),
@@ -66,6 +78,35 @@ def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractSt
         usage=got.usage,
         backends=backends,
     )
+
+
+def _with_speakers(segments, got: Collected, settings: Settings, failed: dict, warnings: list, models: dict):
+    """Segments labelled and split by speaker, the speakers and their turns; a diarization
+    that cannot be done leaves the transcript as it is and the report partial."""
+    reason = None
+    broken = [c.reply["error"] for c in got.speaker_chunks if "error" in c.reply]
+    if got.chunks_without_speakers:
+        reason = OFFICIAL_WORKER
+    elif broken:
+        reason = f"{len(broken)} chunk(s) without speakers: {str(broken[0])[:300]}"
+    elif got.speaker_chunks:
+        try:
+            found = diarize_video(got.speaker_chunks, settings.speaker_threshold, settings.num_speakers,
+                                  settings.min_speakers, settings.max_speakers)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            reason = f"the whisper endpoint sent speaker data vidagent cannot read ({type(exc).__name__}: {exc})"
+        else:
+            labelled = label_segments(segments, found.turns, settings.word_timestamps)
+            speakers, turns = speaker_list(found.turns)
+            models["diarizer"] = f"{found.backend}:{found.model}"
+            if settings.num_speakers and found.count != settings.num_speakers:
+                warnings.append(f"speakers: {found.count} heard, fewer than --num-speakers {settings.num_speakers}")
+            return labelled, speakers, turns
+    if reason:
+        failed["speakers"] = reason
+        warnings.append(f"speakers failed: {reason}")
+    keep = settings.word_timestamps
+    return [s if keep or not s.words else s.model_copy(update={"words": None}) for s in segments], [], []
 
 
 def failed_stages(failures: list[Failure]) -> dict[str, str]:

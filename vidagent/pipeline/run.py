@@ -25,6 +25,7 @@ from ..media.audio import AudioChunk
 from ..media.probe import MediaInfo
 from ..media.sampler import SampledFrame
 from ..report.model import Caption, EndpointUsage, FrameDetections, Segment
+from ..speakers.timeline import ChunkSpeakers
 from ..tasks import caption, detect, summary, transcribe
 from ..transports import JobResult, Router
 from .language import LanguageLock
@@ -58,6 +59,8 @@ class Collected:
     silent_chunks: int = 0
     audio_chunks: int = 0
     segments_without_words: bool = False
+    speaker_chunks: list = field(default_factory=list)  # ChunkSpeakers (vidagent/speakers)
+    chunks_without_speakers: int = 0  # transcribed chunks whose reply had no `diarization`
     failures: list[Failure] = field(default_factory=list)
     retried_jobs: int = 0
 
@@ -89,6 +92,7 @@ class VideoRun:
                           for _ in range(audio_streams)]
         self.in_flight: dict[str, int] = {}  # endpoint -> jobs started and not finished
         self.last_progress = time.monotonic()
+        self.speakers_refused = False  # the whisper worker has no diarization: stop asking for it
         self._changed = asyncio.Event()  # a job finished: held captions may be releasable
         if settings.caption or settings.summary:
             self._caption_prompt = caption.load_prompt(settings.caption_prompt, "caption.txt")
@@ -170,6 +174,11 @@ class VideoRun:
                 segments = got.segments
             self.collected.segments += segments
             self.collected.segments_without_words |= not got.had_words
+            if self.settings.speakers:
+                if got.speakers is None:
+                    self.collected.chunks_without_speakers += 1
+                else:
+                    self.collected.speaker_chunks.append(ChunkSpeakers(chunk.start, got.speakers))
             self.captions.chunk_done(chunk, segments, stream)
             self.collected.languages.append((got.language, got.probability, chunk.duration))
             self.collected.record(transcribe.ENDPOINT, result, 1)
@@ -182,6 +191,8 @@ class VideoRun:
                 lock.observe(None, None)
 
         payload = transcribe.build_job(chunk, self.settings, language)
+        if self.speakers_refused:
+            payload = transcribe.without_speakers(payload)
         await self._start("transcribe", transcribe.ENDPOINT, payload, done, failed, span=(chunk.start, chunk.end))
 
     async def release_captions(self) -> None:
@@ -264,6 +275,11 @@ class VideoRun:
             try:
                 return await self.transport.submit(endpoint, payload)
             except JobFailed as exc:
+                if endpoint == transcribe.ENDPOINT and transcribe.refused_speakers(str(exc), payload):
+                    # Refused at validation, before any work: the transcript without speakers,
+                    # and the report says why (pipeline/merge.py).
+                    self.speakers_refused = True
+                    return await self._submit(endpoint, transcribe.without_speakers(payload))
                 if not exc.retryable or attempt == self.settings.job_retries:
                     raise
                 self.collected.retried_jobs += 1

@@ -176,7 +176,24 @@ def page_context(report: Report, wanted: list[tuple[float, str]], frames: dict, 
         "player": player,
         "caption_ends": caption_ends(report.captions, report.media.duration_s),
         "data": {**_script_data(report, thumbs, colors), "player": player.as_data()},
+        "speaker_colors": speaker_colors(report),
     }
+
+
+SPEAKER_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def speaker_colors(report: Report) -> dict[str, str]:
+    """Speaker id -> colour; the page's CSS classes spk-<id> and its speaker lanes use them."""
+    return {sp.id: SPEAKER_PALETTE[i % len(SPEAKER_PALETTE)] for i, sp in enumerate(report.speakers)}
+
+
+def speaker_lanes(report: Report) -> list[dict]:
+    """One timeline lane per speaker: their turns (overlapping turns show in both lanes)."""
+    colors = speaker_colors(report)
+    return [{"name": f"{sp.name} ({sp.speech_s:.0f}s)", "color": colors[sp.id], "items": [
+        {"start": t.start, "end": t.end, "text": f"{sp.name} {span(t.start, t.end)}"}
+        for t in report.speaker_turns if t.speaker == sp.id]} for sp in report.speakers]
 
 
 def _thumb(report: Report, t: float, why: str, frame: tuple[bytes, int, int], colors: dict) -> dict:
@@ -242,6 +259,7 @@ def timeline_lanes(report: Report, colors: dict) -> list[dict]:
     lanes = [
         {"name": "speech", "color": "#555", "items": [
             {"start": s.start, "end": s.end, "text": s.text.strip()} for s in report.transcript.segments]},
+        *speaker_lanes(report),
         {"name": "captions", "color": "#0a7", "items": [
             {"start": c.t, "end": c.t, "text": f"[{c.reason}] {c.text}"} for c in report.captions]},
         {"name": "scene changes", "color": "#c60", "items": [

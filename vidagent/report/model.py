@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from ..media.probe import MediaInfo
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"  # 1.4: speakers (older reports read as they are: no speaker anywhere)
 
 
 class DetectedObject(BaseModel):
@@ -33,6 +33,7 @@ class Word(BaseModel):
     start: float
     end: float
     probability: float | None = None
+    speaker: str | None = Field(None, description="Id of the speaker (see Report.speakers); none in silence or without --speakers.")
 
 
 class Segment(BaseModel):
@@ -43,6 +44,23 @@ class Segment(BaseModel):
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     stream: int | None = Field(None, description="Audio stream (container index) it was heard on, when several were transcribed.")
+    speaker: str | None = Field(None, description="Id of who says most of it (see Report.speakers); none without --speakers.")
+    overlap: list[str] = Field(default_factory=list, description="Ids of others heard over it at the same time (overlapping speech).")
+
+
+class Speaker(BaseModel):
+    """One voice of the video, found by diarization (vidagent/speakers)."""
+
+    id: str = Field(description="1, 2, ... in order of first speech; what segments and words name.")
+    name: str = Field(description="Shown in subtitles, HTML and search: Speaker N until renamed (vidagent speakers rename).")
+    speech_s: float = Field(description="Seconds this speaker speaks.")
+    turns: int = Field(description="Turns taken.")
+
+
+class SpeakerTurn(BaseModel):
+    start: float
+    end: float
+    speaker: str = Field(description="Speaker id; turns of two speakers overlap where both speak.")
 
 
 class Transcript(BaseModel):
@@ -144,6 +162,8 @@ class Report(BaseModel):
     summary_sentences: list[SummarySentence] = Field(
         default_factory=list, description="The summary sentence by sentence, with the times each rests on."
     )
+    speakers: list[Speaker] = Field(default_factory=list, description="Who speaks (with --speakers).")
+    speaker_turns: list[SpeakerTurn] = Field(default_factory=list, description="Who speaks when; silence has none.")
     tracks: list[Track] = Field(default_factory=list, description="Detections linked into objects.")
     events: list[Event] = Field(default_factory=list, description="Appearances, crowds, speech, scene changes.")
     object_counts: dict[str, int] = Field(
@@ -156,6 +176,12 @@ class Report(BaseModel):
         default_factory=dict,
         description="Where each endpoint's jobs ran: runpod (billed), local, or openai:<host>.",
     )
+
+    def speaker_name(self, speaker_id: str | None) -> str | None:
+        for speaker in self.speakers:
+            if speaker.id == speaker_id:
+                return speaker.name
+        return f"Speaker {speaker_id}" if speaker_id else None
 
     @model_validator(mode="before")
     @classmethod

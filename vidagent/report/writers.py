@@ -23,8 +23,11 @@ EVENT_SHOWN_S = 2.0  # a moment (a scene change) needs some time on screen to be
 
 
 def transcript_subtitles(report: Report, fmt: str) -> str:
+    """With speakers: SRT cues start `SPEAKER 1: ` (the name in capitals, as subtitlers
+    write it), WebVTT cues carry a voice span `<v Speaker 1>`."""
     cues = [(s.start, s.end, s.text) for s in report.transcript.segments if s.text.strip()]
-    return subtitles(cues, fmt)
+    names = [report.speaker_name(s.speaker) for s in report.transcript.segments if s.text.strip()]
+    return subtitles(cues, fmt, names if any(names) else None)
 
 
 def caption_subtitles(report: Report, fmt: str) -> str:

@@ -38,17 +38,37 @@ class Transcribed:
     language: str | None
     probability: float | None
     had_words: bool  # False: the worker gave segment times only
+    speakers: dict | None = None  # the worker's `diarization` field (workers/diarize.py), if any
 
 
 def build_job(chunk: AudioChunk, settings: Settings, language: str | None = None) -> dict[str, Any]:
     """`language`: the one detected for this file, when settings name none."""
-    return {
+    job = {
         "audio_base64": base64.b64encode(chunk.wav_bytes()).decode("ascii"),
         "model": settings.whisper_model,
         "language": settings.language or language,
         "word_timestamps": True,  # segment times come from the words (see above)
         "enable_vad": settings.enable_vad,
     }
+    if settings.speakers:  # extension fields: RunPod's official worker ignores them
+        job["diarize"] = True
+        job["diarization"] = {"backend": settings.diarization_backend, "num_speakers": settings.num_speakers,
+                              "min_speakers": settings.min_speakers, "max_speakers": settings.max_speakers}
+    return job
+
+
+SPEAKER_FIELDS = ("diarize", "diarization")
+
+
+def refused_speakers(message: str, payload: dict[str, Any]) -> bool:
+    """The worker refused the job for its speaker fields: RunPod's official
+    worker-faster_whisper validates input with the SDK's rp_validator, which answers
+    "Unexpected input. diarize is not a valid input option." (it has no diarization)."""
+    return "diarize" in payload and "diarize is not a valid input" in message
+
+
+def without_speakers(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in SPEAKER_FIELDS}
 
 
 def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) -> Transcribed:
@@ -82,13 +102,17 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
                 start=group[0].start,
                 end=max(group[-1].end, group[0].start),
                 text="".join(w.word for w in group).strip(),
-                words=group if settings.word_timestamps else None,
+                # Kept for the speakers too: the merge splits segments where the speaker changes.
+                words=group if settings.word_timestamps or settings.speakers else None,
                 avg_logprob=raw.get("avg_logprob"),
                 no_speech_prob=raw.get("no_speech_prob"),
             ))
     probability = output.get("language_probability")
+    speakers = output.get("diarization")
+    if speakers is not None and not isinstance(speakers, dict):
+        raise ValueError("'diarization' is not an object")
     return Transcribed(segments, output.get("detected_language"),
-                       float(probability) if probability is not None else None, had_words)
+                       float(probability) if probability is not None else None, had_words, speakers)
 
 
 def _words_by_segment(segments: list[dict], words: Any) -> list[list[dict] | None]:

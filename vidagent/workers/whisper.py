@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..timefmt import subtitles
 from . import WorkerInputError, WorkerSettingError, env_choice, env_int, parse_input
 from .catalog import canonical_whisper, resolve_whisper
+from .diarize import DiarizeOptions
 
 DEFAULT_MODEL = "large-v3-turbo"
 DEFAULT_GPU_BATCH = 16
@@ -84,6 +85,8 @@ class WhisperInput(BaseModel):
     without_timestamps: bool | None = Field(
         None, description="Text tokens only; None: faster-whisper's default for the mode."
     )
+    diarize: bool = Field(False, description="Add speaker evidence (`diarization` in the output; workers/diarize.py).")
+    diarization: DiarizeOptions = Field(default_factory=DiarizeOptions)
 
     @model_validator(mode="after")
     def _one_audio(self) -> "WhisperInput":
@@ -175,7 +178,21 @@ def handle(payload: dict[str, Any]) -> dict[str, Any]:
     }
     if job.word_timestamps:
         result["word_timestamps"] = [_word_json(w) for s in segments for w in (s.words or [])]
+    if job.diarize:
+        result["diarization"] = _speakers(job, audio, result["segments"], result["timings"])
     return result
+
+
+def _speakers(job: WhisperInput, audio, segments: list[dict[str, Any]], timings: dict[str, float]) -> dict[str, Any]:
+    from .diarize import diarize, speech_regions
+
+    started = time.perf_counter()
+    try:
+        found = diarize(audio, job.diarization, speech_regions(audio, segments))
+    except Exception as exc:  # the transcript is done: it goes back, with why speakers did not
+        found = {"error": str(exc) if isinstance(exc, WorkerInputError) else f"{type(exc).__name__}: {exc}"}
+    timings["diarize_s"] = time.perf_counter() - started
+    return found
 
 
 def _decode(source):
