@@ -21,6 +21,9 @@ from . import wire
 from .files import atomic_write
 from .transports import JobResult, Router
 
+# Payload fields that say where to read, not what is asked: a segment job's `url` is often
+# a presigned URL that changes every run; its `content` field names the media instead.
+NOT_IN_KEY = {"segment": frozenset({"url"})}
 FORMAT = 2  # bump when the key or the entry layout changes: old entries are then ignored
 
 
@@ -38,7 +41,8 @@ class JobCache:
     @staticmethod
     def key(endpoint: str, payload: dict[str, Any]) -> str:
         digest = hashlib.sha256(f"v{FORMAT}\0{endpoint}\0".encode())
-        digest.update(wire.canonical(payload))
+        skip = NOT_IN_KEY.get(endpoint)
+        digest.update(wire.canonical({k: v for k, v in payload.items() if k not in skip} if skip else payload))
         return digest.hexdigest()
 
     def _path(self, key: str) -> Path:
