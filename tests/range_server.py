@@ -6,7 +6,9 @@ its own process by the tests and the segment benchmark.
 Prints `PORT <n>` once listening on 127.0.0.1. `--no-range` answers every GET with the
 whole file (200), as a server without range support does; a request whose query has
 `expires=<unix time>` in the past gets 403, as an expired presigned URL does.
-`GET /_stats` returns the bytes and requests served so far, as JSON (what a reader cost).
+`--fail-bytes A-B` answers 500 to every ranged GET that touches bytes A-B (a stretch of
+the file the store cannot serve). `GET /_stats` returns the bytes and requests served so
+far, as JSON (what a reader cost).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,7 @@ class Stats:
 class RangeHandler(SimpleHTTPRequestHandler):
     server_version = "RangeServer/1"
     honour_ranges = True
+    failing: tuple[int, int] | None = None
     stats = Stats()
 
     def log_message(self, *args) -> None:
@@ -80,6 +82,9 @@ class RangeHandler(SimpleHTTPRequestHandler):
                 self._reply(416, b"", "text/plain", {"Content-Range": f"bytes */{size}"})
                 return
             status = 206
+            if self.failing and start <= self.failing[1] and end >= self.failing[0]:
+                self._reply(500, b"InternalError", "text/plain")
+                return
         self.send_response(status)
         self.send_header("Content-Type", "video/mp4")
         self.send_header("Content-Length", str(end - start + 1))
@@ -120,9 +125,13 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="folder to serve")
     parser.add_argument("--no-range", action="store_true", help="ignore Range headers (answer 200, whole file)")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--fail-bytes", default=None, help="A-B: answer 500 to ranged GETs touching these bytes")
     args = parser.parse_args()
     os.chdir(args.root)
     RangeHandler.honour_ranges = not args.no_range
+    if args.fail_bytes:
+        first, last = args.fail_bytes.split("-")
+        RangeHandler.failing = (int(first), int(last))
     server = ThreadingHTTPServer(("127.0.0.1", args.port), RangeHandler)
     server.daemon_threads = True
     print(f"PORT {server.server_address[1]}", flush=True)
@@ -132,6 +141,32 @@ def main() -> None:
         pass
 
 
+class RangeServer:
+    """The server as a process, for tests: `RangeServer(root, *flags).url("clip.mp4")`."""
+
+    def __init__(self, root: Path, *flags: str):
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, __file__, str(root), *flags], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise RuntimeError(f"range server did not start: {line!r}")
+        self.base = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def url(self, name: str, query: str = "") -> str:
+        return f"{self.base}/{name}" + (f"?{query}" if query else "")
+
+    def stats(self) -> dict:
+        import httpx
+
+        return httpx.get(f"{self.base}/_stats", timeout=10).json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 if __name__ == "__main__":
-    shutil.disk_usage(".")  # fail early on a broken cwd
     main()

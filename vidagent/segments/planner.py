@@ -11,7 +11,6 @@ segments only divide the work (combine.py puts the picks back in one plan order)
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass
 
 # Below this a segment's fixed costs (its job's round trip, the seek to its keyframe, one
@@ -44,7 +43,8 @@ def segment_seconds(duration_s: float, workers: int, chosen: float | None = None
 
 
 def wanted_cuts(duration_s: float, length_s: float) -> list[float]:
-    count = max(1, math.ceil(duration_s / length_s - 1e-9))
+    """Even cuts into the whole number of segments nearest `length_s` each (no sliver at the end)."""
+    count = max(1, round(duration_s / length_s))
     return [duration_s * k / count for k in range(1, count)]
 
 

@@ -49,8 +49,11 @@ def build_job(chunk: AudioChunk, settings: Settings, language: str | None = None
     }
 
 
-def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) -> Transcribed:
+def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings,
+                 loudness: AudioChunk | None = None) -> Transcribed:
     """Segments with times on the video clock, plus the detected language and its probability.
+    `loudness`: audio around the chunk whose levels judge where words are voiced (default:
+    the chunk; a segment worker's short chunks pass their whole stretch, as long as a chunk).
 
     Raises ValueError, KeyError or TypeError for a reply of the wrong shape."""
     raw_segments = output.get("segments") or []
@@ -58,7 +61,7 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
         raise ValueError("'segments' is not a list")
     segments: list[Segment] = []
     had_words = True
-    voiced = _Voiced(chunk)
+    voiced = _Voiced(loudness or chunk)
     loose = _words_by_segment(raw_segments, output.get("word_timestamps"))
     for i, raw in enumerate(raw_segments):
         text = str(raw.get("text") or "")

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import WorkerInputError, parse_input
 
 ENDPOINT = "segment"
+PAUSE_DBFS = -50.0  # 200 ms this quiet is a pause between words (speech sits around -20 dBFS)
 # Settings a segment job carries: what its frames, detections and transcript depend on.
 JOB_SETTINGS = ("detect", "transcribe", "detect_size", "jpeg_quality", "audio_chunk_s", "yolo_model", "yolo_conf",
                 "yolo_iou", "yolo_classes", "yolo_max_det", "yolo_batch", "whisper_model", "language",
@@ -184,7 +185,7 @@ def _frame_facts(frame) -> dict[str, Any]:
 def _audio(job: SegmentJob, source, media, settings, timings: dict) -> dict[str, Any]:
     import numpy as np
 
-    from ..media.audio import SAMPLE_RATE, AudioChunker
+    from ..media.audio import SAMPLE_RATE, AudioChunk, AudioChunker
     from ..media.soundtrack import extract_audio
 
     plan = job.audio
@@ -197,32 +198,38 @@ def _audio(job: SegmentJob, source, media, settings, timings: dict) -> dict[str,
                 "languages": []}
     t0 = pieces[0].start
     samples = np.concatenate([p.samples for p in pieces])
-    cut_start = _cut(samples, t0, job.start, plan.search_s) if plan.cut_start else job.start
-    cut_end = _cut(samples, t0, job.end, plan.search_s) if plan.cut_end else t0 + len(samples) / SAMPLE_RATE
-    first = max(0, round((cut_start - plan.overlap_s * plan.cut_start - t0) * SAMPLE_RATE))
-    last = min(len(samples), round((cut_end + plan.overlap_s * plan.cut_end - t0) * SAMPLE_RATE))
+    cut_start, quiet_start = _cut(samples, t0, job.start, plan.search_s) if plan.cut_start else (job.start, True)
+    if plan.cut_end:
+        cut_end, quiet_end = _cut(samples, t0, job.end, plan.search_s)
+    else:
+        cut_end, quiet_end = t0 + len(samples) / SAMPLE_RATE, True
+    # Past a cut in a pause nothing of ours is heard: the audio tiles exactly there, as the
+    # local chunker's does. Past a cut in speech, the overlap lets a word across it be heard whole.
+    first = max(0, round((cut_start - (0.0 if quiet_start else plan.overlap_s) - t0) * SAMPLE_RATE))
+    last = min(len(samples), round((cut_end + (0.0 if quiet_end else plan.overlap_s) - t0) * SAMPLE_RATE))
     chunker = AudioChunker(settings.audio_chunk_s, start=t0 + first / SAMPLE_RATE)
     chunks = chunker.feed(samples[first:last]) + chunker.flush()
     timings["audio_decode_s"] = time.perf_counter() - began
-    return {"cut_start": round(cut_start, 3), "cut_end": round(cut_end, 3), **_transcribe(chunks, settings, timings)}
+    around = AudioChunk(0, t0, samples)  # where words are voiced is judged on all of it, not a short chunk
+    return {"cut_start": round(cut_start, 3), "cut_end": round(cut_end, 3),
+            **_transcribe(chunks, settings, timings, around)}
 
 
-def _cut(samples, t0: float, at: float, search_s: float) -> float:
+def _cut(samples, t0: float, at: float, search_s: float) -> tuple[float, bool]:
     """The middle of the quietest 200 ms within search_s of `at`, on the video clock's 20 ms
-    grid (not the array's), so two workers with different lead-ins choose the same place."""
-    from ..media.audio import FRAME_S, SAMPLE_RATE, quietest_cut
+    grid (not the array's), so two workers with different lead-ins choose the same place;
+    and whether it is a pause (below PAUSE_DBFS)."""
+    from ..media.audio import FRAME_S, SAMPLE_RATE, AudioChunk, quietest_cut
 
-    if search_s <= 0:
-        return at
     lo_t = (int((at - search_s) / FRAME_S)) * FRAME_S
     lo = max(0, round((lo_t - t0) * SAMPLE_RATE))
     hi = min(len(samples), round((at + search_s - t0) * SAMPLE_RATE))
-    if hi - lo <= 0:
-        return at
-    return round(t0 + (lo + quietest_cut(samples[lo:hi], 0, hi - lo)) / SAMPLE_RATE, 4)
+    cut = lo + quietest_cut(samples[lo:hi], 0, hi - lo) if search_s > 0 and hi > lo else round((at - t0) * SAMPLE_RATE)
+    around = samples[max(0, cut - SAMPLE_RATE // 10): cut + SAMPLE_RATE // 10]
+    return round(t0 + cut / SAMPLE_RATE, 4), AudioChunk(0, 0.0, around).rms_dbfs < PAUSE_DBFS
 
 
-def _transcribe(chunks, settings, timings: dict) -> dict[str, Any]:
+def _transcribe(chunks, settings, timings: dict, around) -> dict[str, Any]:
     from ..tasks import transcribe
     from . import whisper
 
@@ -233,7 +240,7 @@ def _transcribe(chunks, settings, timings: dict) -> dict[str, Any]:
         if chunk.is_silent:
             silent += 1
             continue
-        got = transcribe.parse_result(whisper.handle(transcribe.build_job(chunk, settings)), chunk, worded)
+        got = transcribe.parse_result(whisper.handle(transcribe.build_job(chunk, settings)), chunk, worded, around)
         segments += [s.model_dump() for s in got.segments]
         languages.append([got.language, got.probability, chunk.duration])
     timings["transcribe_s"] = time.perf_counter() - began
