@@ -11,12 +11,41 @@ presigned URL's signature stays out of messages).
 from __future__ import annotations
 
 import io
+import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 
 from ..errors import MediaError
 
 BLOCK = 1 << 19  # bytes per request: an mp4 index or a keyframe's packets take a few
 _KEEP = 8  # blocks kept (a demuxer reads back and forth around one place)
+
+
+_shared: dict[str, "_SharedBlocks"] = {}
+_shared_lock = threading.Lock()
+
+
+class _SharedBlocks:
+    """Blocks one job fetched, for every reader of the same URL in it (the video and the
+    audio demuxer read the same interleaved bytes): the store serves them once."""
+
+    LIMIT = 256  # blocks (128 MiB): the audio reader runs ahead of the video reader by less
+
+    def __init__(self) -> None:
+        self.blocks: OrderedDict[int, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+@contextmanager
+def sharing(url: str):
+    """Within this block, readers of `url` share what they fetch (held until it ends)."""
+    with _shared_lock:
+        _shared[url] = _SharedBlocks()
+    try:
+        yield
+    finally:
+        with _shared_lock:
+            _shared.pop(url, None)
 
 
 class Unreachable(MediaError):
@@ -89,14 +118,26 @@ class RangeReader(io.RawIOBase):
     def _block(self, number: int) -> bytes:
         block = self._blocks.get(number)
         if block is None:
-            start = number * BLOCK
-            block = self._get(start, min(self.size, start + BLOCK) - 1).content
+            shared = _shared.get(self.url)
+            if shared is not None:
+                with shared.lock:  # one fetch per block, whichever reader asks first
+                    block = shared.blocks.get(number)
+                    if block is None:
+                        block = shared.blocks[number] = self._fetch(number)
+                        if len(shared.blocks) > shared.LIMIT:
+                            shared.blocks.popitem(last=False)
+            else:
+                block = self._fetch(number)
             self._blocks[number] = block
             while len(self._blocks) > _KEEP:
                 self._blocks.popitem(last=False)
         else:
             self._blocks.move_to_end(number)
         return block
+
+    def _fetch(self, number: int) -> bytes:
+        start = number * BLOCK
+        return self._get(start, min(self.size, start + BLOCK) - 1).content
 
     def _get(self, start: int, end: int):
         import httpx

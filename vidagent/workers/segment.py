@@ -107,10 +107,12 @@ def _handle(job: SegmentJob) -> dict[str, Any]:
         media = MediaInfo.model_validate(job.media)
     except ValueError as exc:
         raise WorkerInputError(f"input field 'settings' or 'media': {str(exc).splitlines()[0]}") from None
+    from ..media.remote import sharing
+
     source = _source(job.url)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    with ThreadPoolExecutor(1, thread_name_prefix="segment-audio") as pool:
+    with sharing(job.url), ThreadPoolExecutor(1, thread_name_prefix="segment-audio") as pool:
         heard = pool.submit(_audio, job, source, media, settings, timings) if job.audio and media.has_audio else None
         frames, warnings, reader = _frames(job, source, media, settings, timings)
         transcript = heard.result() if heard is not None else None
