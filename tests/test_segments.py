@@ -321,3 +321,18 @@ def test_a_failed_neighbour_leaves_its_stretch_empty_not_the_rest():
     third = _heard(10.0, 15.0, (" end", 9.52, 9.9), (" more", 11.0, 11.5))
     got = combine([None, second, third], [], None, 0, pause_s=0.8, keep_words=False)
     assert [s.text for s in got.segments] == ["kept", "end", "more"]
+
+
+def test_auto_takes_the_segment_path_only_where_workers_can_read_the_media(tmp_path):
+    from vidagent.config import Settings
+    from vidagent.pipeline.segmented import uses_segments
+    from vidagent.segments.source import MediaURL
+
+    url, local = MediaURL("https://bucket.example/v.mp4?sig=1"), tmp_path / "v.mp4"
+    fleet = Settings(runpod_segment_endpoint_id="seg")
+    assert uses_segments(fleet, url) and not uses_segments(fleet, local)  # no object store configured
+    assert not uses_segments(Settings(), url)  # no segment endpoint: decoded here, over the URL
+    assert not uses_segments(fleet.model_copy(update={"backend": "local"}), url)
+    assert not uses_segments(fleet.model_copy(update={"local_endpoints": ["segment"]}), url)
+    assert uses_segments(Settings(segments="on"), local) and not uses_segments(Settings(segments="off", runpod_segment_endpoint_id="s"), url)
+    assert str(url) == "https://bucket.example/v.mp4" and url.stem == "v"
