@@ -34,10 +34,15 @@ def video_args(name: str, seconds: float) -> list[str]:
     return ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate={RATES[name]}:duration={seconds}", *_ENCODE]
 
 
-def make(out_dir: Path, name: str, seconds: float = 40.0) -> Path:
-    path = out_dir / f"{name}.mp4"
+def make(out_dir: Path, name: str, seconds: float = 40.0, keyframe_s: float | None = None) -> Path:
+    """`keyframe_s`: a keyframe at least this often (x264's default is every 250 frames),
+    so that segments (vidagent/segments) can be cut that finely."""
+    path = out_dir / (f"{name}-k{keyframe_s:g}.mp4" if keyframe_s else f"{name}.mp4")
     if not path.exists():
-        build(path, every(int(seconds // 5), 5.0, first_s=1.0), seconds, video=video_args(name, seconds))
+        video = video_args(name, seconds)
+        if keyframe_s:
+            video += ["-force_key_frames", f"expr:gte(t,n_forced*{keyframe_s:g})"]
+        build(path, every(int(seconds // 5), 5.0, first_s=1.0), seconds, video=video)
     return path
 
 
@@ -48,10 +53,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--keyframe-s", type=float, default=None, help="a keyframe at least this often (seconds)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in NAMES:
-        print(make(args.out, name, args.seconds))
+        print(make(args.out, name, args.seconds, args.keyframe_s))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from .media.child import prestart as prestart_extraction
 from .budget import Budget, BudgetExceeded
 from .cost import load_pricing
 from .pipeline import VideoProgress, analyze_video, endpoint_limits
+from .pipeline.segmented import analyze_segmented, uses_segments
 from .report.model import Report
 from .batch_index import IndexWriter
 from .index import add_report, default_location
@@ -202,14 +203,15 @@ def output_folders(inputs: list[Path], out: Path) -> dict[Path, Path]:
 # -- checks -----------------------------------------------------------------------------
 
 
-def needed_endpoints(settings: Settings) -> list[str]:
-    stages = (("yolo", settings.detect), ("whisper", settings.transcribe),
-              ("vlm", settings.caption or settings.summary))
+def needed_endpoints(settings: Settings, segmented: bool = False) -> list[str]:
+    """`segmented`: the segment worker detects and transcribes (pipeline/segmented.py)."""
+    stages = (("yolo", settings.detect and not segmented), ("whisper", settings.transcribe and not segmented),
+              ("segment", segmented), ("vlm", settings.caption or settings.summary))
     return [name for name, on in stages if on]
 
 
 def check_payload_limits(settings: Settings, transport) -> None:
-    if not settings.transcribe:
+    if not settings.transcribe or "whisper" not in transport.routes:
         return
     limit = transport.payload_limit("whisper")
     if limit is None:
@@ -254,7 +256,9 @@ async def run_batch(
         prestart_extraction()  # its start-up overlaps ours
     folders = output_folders([o.input for o in todo], settings.out)
     per_video = {id(o): video_settings(settings, o.overrides, o.input) for o in todo}  # checked up front
-    endpoints = sorted({e for s in [settings, *per_video.values()] for e in needed_endpoints(s)})
+    segmented = {id(o) for o in todo if uses_segments(per_video[id(o)], o.input)}
+    endpoints = sorted({e for o in todo for e in needed_endpoints(per_video[id(o)], id(o) in segmented)}
+                       or needed_endpoints(settings))
     transport = make_transport(settings, endpoints)  # a backend that cannot run stops it before anything is written
     index = IndexWriter(settings.out) if outcomes else None
     for outcome in outcomes:
@@ -297,7 +301,10 @@ async def run_batch(
             tracker = progress.video_started(outcome.input, position, len(todo))
             try:
                 video = per_video[id(outcome)]
-                outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget, cpus)
+                if id(outcome) in segmented:
+                    outcome.report = await analyze_segmented(outcome.input, video, transport, tracker, limits, budget)
+                else:
+                    outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget, cpus)
                 outcome.folder = folders[outcome.input]
                 outcome.partial = outcome.report.status == "partial"
                 advise(outcome.report, video)

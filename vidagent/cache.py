@@ -23,6 +23,9 @@ from .files import atomic_write
 from .transports import JobResult, Router
 
 CONTENT_HASH = "sha256"  # of a media file's bytes: the object store's key, the segments' cache key
+# Payload fields that say where to read, not what is asked: a segment job's `url` is often
+# a presigned URL that changes every run; its `content` field names the media instead.
+NOT_IN_KEY = {"segment": frozenset({"url"})}
 FORMAT = 2  # bump when the key or the entry layout changes: old entries are then ignored
 
 
@@ -40,7 +43,8 @@ class JobCache:
     @staticmethod
     def key(endpoint: str, payload: dict[str, Any]) -> str:
         digest = hashlib.sha256(f"v{FORMAT}\0{endpoint}\0".encode())
-        digest.update(wire.canonical(payload))
+        skip = NOT_IN_KEY.get(endpoint)
+        digest.update(wire.canonical({k: v for k, v in payload.items() if k not in skip} if skip else payload))
         return digest.hexdigest()
 
     def _path(self, key: str) -> Path:

@@ -102,6 +102,16 @@ class Settings(BaseModel):
     diarization_backend: Literal["auto", "offline", "pyannote"] = Field(
         "auto", description="Speaker model on the whisper worker: pyannote (the endpoint image), offline (resemblyzer's encoder, shipped on PyPI), auto (pyannote where installed).")
 
+    segments: Literal["auto", "on", "off"] = Field(
+        "auto", description="Segment path (the fleet decodes; the client only plans and merges): on, off, or "
+        "auto (on when the segment endpoint runs on RunPod or serve and the input is a URL or an object store is "
+        "configured).")
+    segment_seconds: float | None = Field(
+        None, ge=1, le=600, description="Length of a segment, cut at the nearest keyframe; unset: the duration "
+        "divided by segment_workers (one segment per worker, so they finish together), at least 10 s, at most 600 s.")
+    segment_workers: int = Field(
+        0, ge=0, le=1000, description="Workers the segment endpoint runs at once, for sizing segments; 0: ask the "
+        "endpoint's /health (idle + running workers), 4 when it cannot say.")
     job_retries: int = Field(
         2, ge=0, le=10, description="Times a job is sent again after its worker broke (crash, out of memory); bad input is never resent.")
     stall_timeout_s: float = Field(
@@ -123,6 +133,7 @@ class Settings(BaseModel):
     runpod_yolo_endpoint_id: str | None = Field(None, description="Endpoint id of the YOLO worker.")
     runpod_whisper_endpoint_id: str | None = Field(None, description="Endpoint id of the Whisper worker.")
     runpod_vlm_endpoint_id: str | None = Field(None, description="Endpoint id of the vLLM (Qwen3-VL) worker.")
+    runpod_segment_endpoint_id: str | None = Field(None, description="Endpoint id of the segment worker (decode, YOLO and Whisper in one).")
     runpod_concurrency: int = Field(32, ge=1, le=256, description="Jobs in flight per endpoint.")
     runpod_execution_timeout_s: float = Field(
         600, gt=0, description="A job running longer is stopped by RunPod (TIMED_OUT)."
@@ -131,7 +142,7 @@ class Settings(BaseModel):
     runpod_request_timeout_s: float = Field(30, gt=0, description="Timeout of each HTTP request.")
     runpod_max_retries: int = Field(6, ge=0, le=20, description="Retries of one request that cannot run a job twice (a 429, a connection never made; 5xx and timeouts of reads and cancels).")
     # -- where each stage runs; how long a job may wait for a worker ----------------------
-    local_endpoints: list[Literal["yolo", "whisper", "vlm"]] = Field(
+    local_endpoints: list[Literal["yolo", "whisper", "vlm", "segment"]] = Field(
         default_factory=list,
         description="Stages run in this process although the backend is runpod (yolo, whisper, vlm): "
         "the explicit way to run with only some endpoint ids set.",

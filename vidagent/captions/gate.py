@@ -82,6 +82,15 @@ class CaptionGate:
         self._chunks[stream][chunk.index] = chunk.end
         self._segments += segments
 
+    def results_known(self, detections: list[FrameDetections], segments: list[Segment]) -> None:
+        """Every detection and the whole transcript at once (the segment path, where the
+        fleet decoded and the results come back together): all candidates become decidable."""
+        for found in detections:
+            self._detections[found.t] = found
+            bisect.insort(self._detection_times, found.t)
+        self._segments += segments
+        self._extracted = True
+
     def extraction_done(self) -> None:
         self._extracted = True
 

@@ -44,8 +44,8 @@ def _root(
 @app.command()
 def analyze(
     paths: Annotated[
-        Optional[list[Path]],
-        typer.Argument(help="Video or audio files, folders (searched recursively) or quoted globs ('clips/**/*.mp4').", show_default=False),
+        Optional[list[str]],
+        typer.Argument(help="Video or audio files, folders (searched recursively), quoted globs ('clips/**/*.mp4'), or https:// / s3:// URLs.", show_default=False),
     ] = None,
     out: Annotated[
         Optional[Path],
@@ -179,6 +179,14 @@ def analyze(
         Optional[int],
         typer.Option(help="At most this many speakers when estimating.", rich_help_panel=_MODELS),
     ] = None,
+    segments: Annotated[
+        Optional[str],
+        typer.Option("--segments", help="Segment path: workers decode stretches of the video themselves, this process only plans and merges: on, off, auto (on when RUNPOD_SEGMENT_ENDPOINT_ID is set and the input is a URL or an object store is configured). Default: auto.", rich_help_panel=_STAGES),
+    ] = None,
+    segment_seconds: Annotated[
+        Optional[float],
+        typer.Option("--segment-seconds", help="Seconds per segment, cut at the nearest keyframe. Default: the duration over the endpoint's workers, 10-600 s.", rich_help_panel=_STAGES),
+    ] = None,
     manifest: Annotated[
         Optional[Path],
         typer.Option(help="More inputs: a list of paths, a CSV with a 'path' column, or JSON lines; other columns are per-video settings (language, detect_fps…).", rich_help_panel=_BATCH),
@@ -262,13 +270,17 @@ def analyze(
         min_speakers=min_speakers,
         max_speakers=max_speakers,
         audio_stream=int(audio_stream) if audio_stream and audio_stream.isdigit() else audio_stream,
+        segments=segments,
+        segment_seconds=segment_seconds,
     )
     settings = load_settings(config, overrides)
     if not (settings.detect or settings.transcribe or settings.caption):
         raise ConfigError("--no-detect and --no-transcribe together leave nothing to do")
     shard_range = parse_shard(shard) if shard else None
     display = make_progress(progress)
-    work = run_batch(paths or [], settings, display, manifest=manifest, shard=shard_range, jobs=jobs, fail_fast=fail_fast)
+    from ..segments.source import as_input
+
+    work = run_batch([as_input(p) for p in paths or []], settings, display, manifest=manifest, shard=shard_range, jobs=jobs, fail_fast=fail_fast)
     try:
         with display:
             outcomes = asyncio.run(cancellable(work))

@@ -19,9 +19,10 @@ from ..errors import ConfigError
 from ..media.probe import MediaInfo
 from ..plan import SamplingPlan
 
-_STAGE_LABELS = {"detect": "detect frames", "transcribe": "audio chunks", "caption": "caption candidates"}
+_STAGE_LABELS = {"detect": "detect frames", "transcribe": "audio chunks", "caption": "caption candidates",
+                 "segment": "segments"}
 _FAILED_WORDS = {"detect": "detection failed", "transcribe": "transcription failed",
-                 "caption": "captions failed", "summary": "summary failed"}
+                 "caption": "captions failed", "summary": "summary failed", "segment": "segments failed"}
 MODES = ("auto", "bars", "lines", "json", "none")
 
 

@@ -43,10 +43,14 @@ class MediaInfo(BaseModel):
     audio_streams: list[AudioStreamInfo] = Field(default_factory=list)
 
 
-def open_container(path: Path):
-    """Open with PyAV, mapping its errors to one-line MediaErrors that name the file."""
+def open_container(path):
+    """Open with PyAV, mapping its errors to one-line MediaErrors that name the file.
+    `path`: a Path, or a MediaURL (segments/source.py), read over HTTP in ranges."""
     import av
 
+    url = getattr(path, "url", None)
+    if url is not None:
+        return _open_url(av, url, path)
     if not path.exists():
         raise MediaError(f"{path}: no such file")
     if path.is_dir():
@@ -62,47 +66,65 @@ def open_container(path: Path):
         raise MediaError(f"{path}: cannot open ({exc})") from None
 
 
-def probe(path: Path | str) -> MediaInfo:
-    path = Path(path)
-    container = open_container(path)
-    with container:
-        audio = [
-            AudioStreamInfo(
-                index=stream.index,
-                codec=stream.codec_context.name,
-                channels=stream.codec_context.channels,
-                sample_rate=stream.codec_context.sample_rate,
-                language=_tag(stream.metadata.get("language")),
-                title=_tag(stream.metadata.get("title")),
-                default=bool(stream.disposition & 1),  # AV_DISPOSITION_DEFAULT
-            )
-            for stream in container.streams.audio
-        ]
-        facts = dict(path=str(path), file_name=path.name, size_bytes=path.stat().st_size,
-                     container=container.format.name, has_audio=bool(audio), audio_streams=audio)
-        if not container.streams.video:
-            if not audio:
-                raise MediaError(f"{path}: no video or audio stream to analyse")
-            return _audio_only(container, path, facts)
-        video = container.streams.video[0]
-        first_pts, rotation = _first_frame(container, video, path)
-        rotation = _normalise_rotation(rotation)
-        start = float(first_pts * video.time_base) if first_pts is not None else 0.0
-        width, height = video.codec_context.width, video.codec_context.height
-        display_w, display_h = (height, width) if rotation in (90, 270) else (width, height)
-        return MediaInfo(
-            **facts,
-            duration_s=round(max(0.0, _end_time(container, video) - start), 6),
-            start_time_s=start,
-            width=display_w,
-            height=display_h,
-            coded_width=width,
-            coded_height=height,
-            rotation=rotation,
-            fps=float(video.average_rate) if video.average_rate else None,
-            frame_count=video.frames or None,
-            video_codec=video.codec_context.name,
+def _open_url(av, url: str, shown):
+    """Through RangeReader (media/remote.py): bounded ranged reads, counted; `container.file.bytes_read`."""
+    from .remote import RangeReader
+
+    reader = RangeReader(url, str(shown))
+    try:
+        return av.open(reader, metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        reader.close()
+        reason = exc.strerror or type(exc).__name__
+        raise MediaError(f"{shown}: not a readable media file ({reason})") from None
+
+
+def probe(path) -> MediaInfo:
+    """`path`: a file, or a MediaURL (only the container's header, index and first frame are read)."""
+    path = path if getattr(path, "url", None) is not None else Path(path)
+    with open_container(path) as container:
+        return describe(container, path)
+
+
+def describe(container, path) -> MediaInfo:
+    """The facts of an open container (decodes its first video frame, for time zero)."""
+    audio = [
+        AudioStreamInfo(
+            index=stream.index,
+            codec=stream.codec_context.name,
+            channels=stream.codec_context.channels,
+            sample_rate=stream.codec_context.sample_rate,
+            language=_tag(stream.metadata.get("language")),
+            title=_tag(stream.metadata.get("title")),
+            default=bool(stream.disposition & 1),  # AV_DISPOSITION_DEFAULT
         )
+        for stream in container.streams.audio
+    ]
+    facts = dict(path=str(path), file_name=path.name, size_bytes=_size(path, container),
+                 container=container.format.name, has_audio=bool(audio), audio_streams=audio)
+    if not container.streams.video:
+        if not audio:
+            raise MediaError(f"{path}: no video or audio stream to analyse")
+        return _audio_only(container, path, facts)
+    video = container.streams.video[0]
+    first_pts, rotation = _first_frame(container, video, path)
+    rotation = _normalise_rotation(rotation)
+    start = float(first_pts * video.time_base) if first_pts is not None else 0.0
+    width, height = video.codec_context.width, video.codec_context.height
+    display_w, display_h = (height, width) if rotation in (90, 270) else (width, height)
+    return MediaInfo(
+        **facts,
+        duration_s=round(max(0.0, _end_time(container, video) - start), 6),
+        start_time_s=start,
+        width=display_w,
+        height=display_h,
+        coded_width=width,
+        coded_height=height,
+        rotation=rotation,
+        fps=float(video.average_rate) if video.average_rate else None,
+        frame_count=video.frames or None,
+        video_codec=video.codec_context.name,
+    )
 
 
 def _audio_only(container, path: Path, facts: dict) -> MediaInfo:
@@ -135,6 +157,15 @@ def _end_time(container, video) -> float:
     if container.duration is not None:
         return (container.duration + (container.start_time or 0)) / 1_000_000
     return 0.0
+
+
+def _size(path, container) -> int:
+    if getattr(path, "url", None) is None:
+        return path.stat().st_size
+    try:
+        return max(0, int(container.size))
+    except (AttributeError, TypeError, ValueError):
+        return 0
 
 
 def _normalise_rotation(degrees: int) -> int:

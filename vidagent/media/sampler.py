@@ -47,6 +47,16 @@ class FrameSpec:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A stretch of the video stream for one segment (vidagent/segments): frames with pts in
+    [start_pts, end_pts) in the stream's time_base; time zero stays the whole video's."""
+
+    origin_pts: int
+    start_pts: int
+    end_pts: int | None = None
+
+
+@dataclass(frozen=True)
 class SampledFrame:
     kind: FrameKind
     index: int  # ordinal among frames of this kind
@@ -55,6 +65,7 @@ class SampledFrame:
     width: int  # of the JPEG, upright
     height: int
     signature: np.ndarray | None = None  # 8x8 luminance grid (captions/policy.py), caption frames
+    pts: int | None = None  # in the video stream's time_base (segments match frames by it)
 
 
 def extract(
@@ -96,6 +107,7 @@ def extract_frames(
     stats: ExtractStats | None = None,
     skip_unpicked: bool = True,
     cpus: int | None = None,
+    window: Window | None = None,
 ) -> Iterator[SampledFrame]:
     """Sampled frames in decode order, as JPEG, from one pass over the video stream.
 
@@ -104,7 +116,10 @@ def extract_frames(
     decoded at all (`_SkipPlan`; `skip_unpicked=False` decodes every frame). With no
     FrameSpec the stream is only demuxed, to learn where its frames end (for the
     truncation warning). `cpus`: the cores this extraction may use (default: all the
-    process may use).
+    process may use). `window`: decode only that stretch, from the keyframe at its start;
+    its pickers start afresh there, so they pick every frame the whole pass would pick in
+    it, and at most one more per spec (the first frame, when the frame before the window
+    already took its interval: segments/combine.py drops it); `pts` of each frame is kept.
     """
     import av
 
@@ -123,6 +138,9 @@ def extract_frames(
         sent = 0  # packets with a pts given to the decoder
         context = video.codec_context
         origin: int | None = None  # pts of the first video frame: time zero
+        if window is not None:
+            origin = window.origin_pts
+            _seek_to(container, video, window)
         try:
             for packet in _lookahead(container.demux(video), skips):
                 skip = skips is not None and origin is not None and not skips.needed(packet.pts, origin)
@@ -142,9 +160,16 @@ def extract_frames(
                     if skips is not None:
                         skips.enabled = False  # a lost frame could make its successor the one to pick
                     continue
+                past_end = False
                 for frame in decoded:
                     if frame.pts is None:
                         continue
+                    if window is not None and not window.start_pts <= frame.pts:
+                        stats.decoded_frames += 1  # lead-in from an earlier keyframe
+                        continue
+                    if window is not None and window.end_pts is not None and frame.pts >= window.end_pts:
+                        past_end = True
+                        break
                     if origin is None:
                         origin = frame.pts
                     if skips is not None and not skips.knows(frame.pts):
@@ -158,6 +183,8 @@ def extract_frames(
                             job = (frame, index, t, info.rotation, jpeg_quality)
                             pending.append(encoder.submit(picker.sample, *job))
                 yield from _ready(pending, wait_beyond=_ENCODE_AHEAD)
+                if past_end:
+                    break
         except av.error.FFmpegError as exc:
             stats.warnings.append(
                 f"decoding stopped at {stats.last_video_t:.2f}s: {exc.strerror or exc}"
@@ -176,11 +203,23 @@ def extract_frames(
     if stats.damaged_packets:
         stats.warnings.append(f"{stats.damaged_packets} damaged video packet(s) skipped while decoding")
     frame_gap = 1.0 / info.fps if info.fps else 0.1
-    if info.duration_s - stats.last_video_t > max(1.0, 3 * frame_gap):
+    if (window is None or window.end_pts is None) and info.duration_s - stats.last_video_t > max(1.0, 3 * frame_gap):
         stats.warnings.append(
             f"video frames end at {stats.last_video_t:.2f}s but the file claims "
             f"{info.duration_s:.2f}s (truncated or damaged file?)"
         )
+
+
+def _seek_to(container, video, window: Window) -> None:
+    """Position the demuxer on a keyframe at or before the window's start. Seeking by an
+    index's times can land after it (an index of dts, B-frames): then from the start."""
+    if window.start_pts <= window.origin_pts:
+        return
+    container.seek(window.start_pts, stream=video, backward=True)
+    first = next((f.pts for p in container.demux(video) for f in p.decode() if f.pts is not None), None)
+    video.codec_context.flush_buffers()
+    container.seek(window.start_pts if first is not None and first <= window.start_pts else window.origin_pts,
+                   stream=video, backward=True)
 
 
 def usable_cpus() -> int:
@@ -212,6 +251,13 @@ def _ready(pending: deque[Future], wait_beyond: int) -> Iterator[SampledFrame]:
         yield pending.popleft().result()
 
 
+def first_in_interval(spec: FrameSpec, time_base: Fraction, pts_from_origin: list[int]) -> list[int | None]:
+    """The rule extract_frames picks by, over sorted frame times (pts from the first frame):
+    each frame's index among this spec's frames, or None if it is not picked."""
+    picker = _Picker(spec, time_base)
+    return [picker.pick(pts) for pts in pts_from_origin]
+
+
 class _Picker:
     """Picks the frames of one FrameSpec (decoder thread) and encodes them (encoder thread)."""
 
@@ -241,7 +287,7 @@ class _Picker:
         height, width = planes[0].shape
         # The scene signature comes free from the luma plane already in hand.
         sig = signature(planes[0]) if self.spec.kind == "caption" else None
-        return SampledFrame(self.spec.kind, index, t, jpeg, width, height, sig)
+        return SampledFrame(self.spec.kind, index, t, jpeg, width, height, sig, frame.pts)
 
 
 class _SkipPlan:

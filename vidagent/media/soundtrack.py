@@ -24,15 +24,19 @@ from .speech import SPEECH_S, SPEECH_SCORE, VAD_MISSING, speech_score, voice_act
 # difference is filled with silence: codecs with overlapping blocks (Vorbis) jitter by
 # ~10 ms either way, a lost packet (AAC: 23 ms) only ever adds to it. Drift stays below this.
 _GAP_TOLERANCE_S = 0.04
+PREROLL_S = 0.5  # audio decoded before a stretch's start: codecs overlap blocks (AAC: 2048 samples)
 _PROBE_WINDOWS = 6  # places in the file where a stream is listened to when choosing
 _PROBE_WINDOW_S = 15.0
 
 
 def extract_audio(
-    path: Path, info: MediaInfo, chunk_s: float, stats: ExtractStats | None = None, stream: int | None = None
+    path: Path, info: MediaInfo, chunk_s: float, stats: ExtractStats | None = None, stream: int | None = None,
+    start_s: float = 0.0, end_s: float | None = None,
 ) -> Iterator[AudioChunk]:
     """Chunks of audio stream `stream` (position among the audio streams; None: the default
-    one). Time zero is `info.start_time_s`; audio before it is dropped."""
+    one). Time zero is `info.start_time_s`; audio before it is dropped. `start_s`/`end_s`:
+    only that stretch (a segment's), read from a seek PREROLL_S before it so the decoder
+    has settled when it starts; the samples keep their times."""
     import av
 
     stats = stats if stats is not None else ExtractStats()
@@ -42,9 +46,14 @@ def extract_audio(
         audio = _audio_stream(container, stream)
         if audio is None:
             return
-        feed = _AudioFeed(chunk_s, info.start_time_s)
+        feed = _AudioFeed(chunk_s, info.start_time_s, start_s)
+        if start_s > 0:
+            container.seek(int((info.start_time_s + max(0.0, start_s - PREROLL_S)) / audio.time_base),
+                           stream=audio, backward=True)
         try:
             for packet in container.demux(audio):
+                if end_s is not None and feed.end_s >= end_s:
+                    break
                 try:
                     decoded = packet.decode()
                 except av.error.InvalidDataError:
@@ -157,12 +166,14 @@ class _AudioFeed:
     timestamps (silence where packets are missing), drops what comes before time zero,
     and chunks the rest."""
 
-    def __init__(self, chunk_s: float, start_s: float):
+    def __init__(self, chunk_s: float, start_s: float, from_s: float = 0.0):
+        """`start_s`: time zero in the file's clock; `from_s`: seconds from it where chunks start."""
         import av
 
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         self._chunk_s = chunk_s
         self._zero_s = start_s
+        self._from_s = max(0.0, from_s)
         self._chunker: AudioChunker | None = None
         self._skip = 0  # samples before time zero, still to drop
         self._next_in_s: float | None = None  # where the samples decoded so far end
@@ -173,10 +184,10 @@ class _AudioFeed:
         chunks = []
         at = float(frame.time) - self._zero_s if frame.time is not None else None
         if self._chunker is None:
-            start = at if at is not None else 0.0
-            self._skip = max(0, round(-start * SAMPLE_RATE))
-            self._chunker = AudioChunker(self._chunk_s, start=max(0.0, start))
-            self.end_s = max(0.0, start)
+            start = at if at is not None else self._from_s
+            self._skip = max(0, round((self._from_s - start) * SAMPLE_RATE))
+            self._chunker = AudioChunker(self._chunk_s, start=max(self._from_s, start))
+            self.end_s = max(self._from_s, start)
             self._next_in_s = start
         elif at is not None and self._next_in_s is not None and at - self._next_in_s > _GAP_TOLERANCE_S:
             gap = at - self._next_in_s

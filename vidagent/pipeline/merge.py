@@ -17,7 +17,7 @@ from ..tasks.transcribe import NO_WORDS_WARNING
 from .run import Collected, Failure
 
 _STAGE_WORDS = {"detect": "detection", "transcribe": "transcription", "caption": "captions", "summary": "summary",
-                "speakers": "speakers"}
+                "speakers": "speakers", "segment": "segments"}
 OFFICIAL_WORKER = ("the whisper endpoint returned no speakers: RunPod's official worker-faster_whisper has no "
                    "diarization; deploy vidagent's whisper image (endpoints/whisper, `vidagent deploy`) for --speakers")
 
@@ -116,9 +116,13 @@ def failed_stages(failures: list[Failure]) -> dict[str, str]:
         mine = [f for f in failures if f.stage == stage]
         if not mine:
             continue
-        starts = [f.start for f in mine if f.start is not None]
-        ends = [f.end for f in mine if f.end is not None]
-        where = f" ({min(starts):.1f}-{max(ends):.1f}s has no results)" if starts and ends else ""
+        spans = sorted({(f.start, f.end) for f in mine if f.start is not None and f.end is not None})
+        if stage == "segment" and spans:  # stretches apart: name each one
+            where = f" ({', '.join(f'{a:.1f}-{b:.1f}s' for a, b in spans)} {'has' if len(spans) == 1 else 'have'} no results)"
+        elif spans:
+            where = f" ({min(a for a, _ in spans):.1f}-{max(b for _, b in spans):.1f}s has no results)"
+        else:
+            where = ""
         lines[stage] = f"{len(mine)} job(s) failed{where}: {mine[0].reason}"
     return lines
 

@@ -85,8 +85,9 @@ class VideoRun:
         self.limits = limits
         self.budget = budget
         self.jobs: asyncio.TaskGroup | None = None
+        # None on the segment path, where the segment worker batches its own frames.
         self.batcher = detect.FrameBatcher(settings.yolo_batch, transport.payload_limit(detect.ENDPOINT)) \
-            if settings.detect and media.has_video else None
+            if settings.detect and media.has_video and detect.ENDPOINT in transport.routes else None
         self.captions = CaptionGate(settings, media, audio_streams)
         self.languages = [LanguageLock(settings.language, settings.language_detection == "once")
                           for _ in range(audio_streams)]

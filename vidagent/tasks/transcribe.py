@@ -71,8 +71,11 @@ def without_speakers(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k not in SPEAKER_FIELDS}
 
 
-def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) -> Transcribed:
+def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings,
+                 loudness: AudioChunk | None = None) -> Transcribed:
     """Segments with times on the video clock, plus the detected language and its probability.
+    `loudness`: audio around the chunk whose levels judge where words are voiced (default:
+    the chunk; a segment worker's short chunks pass their whole stretch, as long as a chunk).
 
     Raises ValueError, KeyError or TypeError for a reply of the wrong shape."""
     raw_segments = output.get("segments") or []
@@ -80,7 +83,7 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings) 
         raise ValueError("'segments' is not a list")
     segments: list[Segment] = []
     had_words = True
-    voiced = _Voiced(chunk)
+    voiced = _Voiced(loudness or chunk)
     loose = _words_by_segment(raw_segments, output.get("word_timestamps"))
     for i, raw in enumerate(raw_segments):
         text = str(raw.get("text") or "")

@@ -221,6 +221,17 @@ class RunPodTransport:
             return f"the endpoint's /health could not be read ({problem})", False
         return diagnose(health)
 
+    async def workers(self, endpoint: str) -> int | None:
+        """Workers the endpoint has now (idle, ready, running, initializing), from /health;
+        None when it cannot say. The segment path sizes its segments by it."""
+        endpoint_id = self.settings.endpoint_id(endpoint)
+        health, _ = await self._read_health(endpoint_id) if endpoint_id else (None, None)
+        counts = (health or {}).get("workers")
+        if not isinstance(counts, dict):
+            return None
+        total = sum(int(counts.get(k) or 0) for k in ("idle", "ready", "running", "initializing"))
+        return total or None
+
     async def _read_health(self, endpoint_id: str) -> tuple[dict[str, Any] | None, str | None]:
         cached = self._health.get(endpoint_id)
         if cached is not None and self._clock() - cached[0] < HEALTH_FRESH_S:

@@ -20,6 +20,7 @@ BUILTIN_WORKERS: dict[str, str] = {
     "yolo": "vidagent.workers.yolo",
     "whisper": "vidagent.workers.whisper",
     "vlm": "vidagent.workers.vlm",
+    "segment": "vidagent.workers.segment",
 }
 
 
