@@ -36,12 +36,19 @@ def run_handler(name: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", IMAGES)
 def test_handler_runs_its_test_input(name, sample_truth):
+    if name == "segment":  # its clip is made at build time, as the Dockerfile does
+        made = subprocess.run([sys.executable, "make_test_clip.py", "test_clip.mp4"], cwd=ROOT / "endpoints" / name,
+                              capture_output=True, text=True, timeout=120)
+        assert made.returncode == 0, made.stderr
     proc = run_handler(name)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert "completed successfully" in log
     if name == "yolo":
         assert "'results': [{'width': 160" in log
+    elif name == "segment":  # 4 s of a moving bar and a tone: frames of both kinds, no words
+        kinds = set(re.findall(r"\{'kind': '(detect|caption)', 'pts': \d+, 't': [\d.]+, 'width': 320", log))
+        assert kinds == {"detect", "caption"}, log[-3000:]
     else:  # the test input is the sample's speech: its words, however this machine spells them
         heard = re.search(r"'transcription': (['\"])(.*?)\1", log)
         assert heard, log[-3000:]
@@ -58,11 +65,11 @@ def test_bad_input_is_a_clean_job_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["yolo", "whisper"])
+@pytest.mark.parametrize("name", ["yolo", "whisper", "segment"])
 def test_test_input_matches_the_worker_contract(name):
-    from vidagent.workers import whisper, yolo
+    from vidagent.workers import segment, whisper, yolo
 
-    model = {"yolo": yolo.YoloInput, "whisper": whisper.WhisperInput}[name]
+    model = {"yolo": yolo.YoloInput, "whisper": whisper.WhisperInput, "segment": segment.SegmentJob}[name]
     job = json.loads((ROOT / "endpoints" / name / "test_input.json").read_text())
     model.model_validate(job["input"])
 

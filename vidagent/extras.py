@@ -23,7 +23,9 @@ FEATURES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "yolo": ("YOLO", "local", ("torch", "ultralytics", "cv2")),
     "whisper": ("Whisper", "local", ("faster_whisper", "ctranslate2")),
     "vlm": ("The local VLM", "local", ("torch", "transformers", "tokenizers", "torchvision", "PIL")),
+    "segment": ("The local segment worker", "local", ("torch", "ultralytics", "cv2", "faster_whisper", "ctranslate2")),
     "serve": ("vidagent serve", "serve", ("runpod", "aiohttp")),
+    "store": ("The object store", "store", ("boto3", "botocore")),
     "postgres": ("A postgresql:// index", "postgres", ("psycopg",)),
 }
 
@@ -41,7 +43,7 @@ def missing(feature: str) -> str | None:
 
 
 def require(feature: str) -> None:
-    """Raise MissingExtra when `feature` ("yolo", "whisper", "vlm", "serve", "postgres")
+    """Raise MissingExtra when `feature` (a key of FEATURES)
     cannot run on this install. Looks the modules up without importing them."""
     module = missing(feature)
     if module is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ConfigError
 
 URL_SCHEMES = ("http://", "https://")
 STORE_SCHEME = "s3://"
@@ -102,18 +101,17 @@ def publish(path: Path, settings):
 
 
 def store_configured(settings) -> bool:
-    try:
-        storage = _storage()
-    except ConfigError:
-        return False
-    return bool(storage.store_configured(settings))
+    """A bucket is named. Asked without importing the store: an install that lacks boto3
+    is told so when the upload would start, not routed silently to another path."""
+    return bool(settings.object_store_bucket)
 
 
 def _storage():
-    # The object store is its own package (vidagent/storage, boto3); imported only when used.
-    try:
-        from .. import storage
-    except ImportError:
-        raise ConfigError("s3:// inputs and uploads need the object store (vidagent.storage), "
-                          "which this installation lacks") from None
+    # The object store is its own package (vidagent/storage, boto3); imported only when used,
+    # and a light install without boto3 is told the extra that brings it.
+    from ..extras import require
+
+    require("store")
+    from .. import storage
+
     return storage

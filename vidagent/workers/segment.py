@@ -103,7 +103,12 @@ def _handle(job: SegmentJob) -> dict[str, Any]:
     from ..media.probe import MediaInfo
 
     try:
-        settings = Settings.model_validate({k: v for k, v in job.settings.items() if k in JOB_SETTINGS})
+        from . import whisper, yolo
+
+        # A job that names no model gets the endpoint's own (the weights its image baked).
+        named = {"yolo_model": yolo.default_model(), "whisper_model": whisper.default_model()}
+        named.update({k: v for k, v in job.settings.items() if k in JOB_SETTINGS})
+        settings = Settings.model_validate(named)
         media = MediaInfo.model_validate(job.media)
     except ValueError as exc:
         raise WorkerInputError(f"input field 'settings' or 'media': {str(exc).splitlines()[0]}") from None
