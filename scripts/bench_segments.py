@@ -177,10 +177,13 @@ def model(rows: list[dict], hour_s: float = 3600, fleet: int = 60) -> tuple[floa
     segment = hour_s / fleet
     gpu_decode = 12.0  # x faster: NVDEC / an 8-vCPU worker against one shared core here (assumption)
     decode_s = segment / (decode_speed * gpu_decode)
-    detect_s = segment * 10 * 0.010  # 10 fps x 10 ms per 640 px image (configs/profile.yaml, yolo)
-    whisper_s = segment * 0.03  # configs/profile.yaml, whisper large-v3-turbo
+    from vidagent.cost.tables import load_profile
+
+    shipped = load_profile()  # configs/profile.yaml: the figures cost-estimate uses too
+    detect_s = segment * 10 * shipped.yolo.seconds_per_unit  # 10 fps on a 640 px YOLO11m
+    whisper_s = segment * shipped.whisper.seconds_per_unit  # large-v3-turbo per audio second
     per_job = 0.1  # request overhead; no queue: the fleet is as wide as the plan (assumption)
-    cold = 20.0  # configs/profile.yaml: the larger of the yolo/whisper cold starts; FlashBoot may hide it
+    cold = shipped.segment.cold_start_s  # the segment image's start; FlashBoot or active workers may hide it
     probe = best["probe_s"] + 0.2  # measured here + one presign and an Internet round trip (assumption)
     merge = 1.0  # the client's merge and writing, per hour (assumption; measured here: see client CPU)
     wall = probe + cold + per_job + decode_s + detect_s + whisper_s + merge
@@ -188,8 +191,10 @@ def model(rows: list[dict], hour_s: float = 3600, fleet: int = 60) -> tuple[floa
         f"{fleet} segments of {segment:.0f} s, one per worker, all started at once (segment_seconds auto)",
         f"decode: measured {decode_speed:.1f}x real time per worker here (one shared core), x{gpu_decode:g} on a GPU "
         f"worker (NVDEC or 8 vCPUs; assumption) -> {decode_s:.1f} s",
-        f"YOLO11m 10 fps x 10 ms/image (profile.yaml) -> {detect_s:.1f} s; decode and inference not overlapped",
-        f"Whisper turbo 0.03 s per audio second (profile.yaml) -> {whisper_s:.1f} s, on the same GPU after YOLO",
+        f"YOLO11m 10 fps x {shipped.yolo.seconds_per_unit * 1000:g} ms/image (profile.yaml) -> {detect_s:.1f} s; "
+        "decode and inference not overlapped",
+        f"Whisper turbo {shipped.whisper.seconds_per_unit:g} s per audio second (profile.yaml) -> {whisper_s:.1f} s, "
+        "on the same GPU after YOLO",
         f"cold start {cold:g} s (profile.yaml; workers min 0; 0 with active workers)",
         f"probe {best['probe_s']:.2f} s measured ({best['probe_bytes'] / 1e6:.2f} MB read) + 0.2 s presign/RTT",
         f"per job 0.1 s request overhead; merge {merge:g} s",
