@@ -138,6 +138,7 @@ def test_index_page_links_each_video(tmp_path):
     # Its own folder: the shared analysis's index.html is read by other tests.
     folder = tmp_path / "sample"
     folder.mkdir()
+    (folder / "report.html").write_text("<!DOCTYPE html>")  # a written report: the index links it
     rows = [
         {"input": str(SAMPLE), "status": "done", "folder": str(folder), "duration_s": 10.0,
          "detection_frames": 20, "segments": 1, "captions": 0, "warnings": ["the <audio> is quiet"], "error": None},

@@ -45,7 +45,7 @@ def rename_command(
     from ..errors import ConfigError
     from ..files import atomic_write
     from ..report.reader import read_report
-    from ..report.writers import WRITERS
+    from ..report.writers import WRITERS, render_file
 
     path = _report_file(report_json)
     report = read_report(path)
@@ -64,12 +64,13 @@ def rename_command(
                                   f"{', '.join(f'{s.id}={s.name}' for s in report.speakers)})")
             key = by_name[0].id
         known[key].name = name
-    atomic_write(path, WRITERS["json"][1](report))
+    atomic_write(path, render_file("json", report, path.parent))
     print(path)
     for fmt in _RENDERED:
         target = path.parent / WRITERS[fmt][0]
         if target.exists():
-            print(atomic_write(target, WRITERS[fmt][1](report)))
+            # The page links its video from its folder, as analyze wrote it (render_file).
+            print(atomic_write(target, render_file(fmt, report, path.parent)))
     where = _index_location(path, index)
     if where is None:
         print("no index found beside the report: none updated (give --index)")

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioChunk, AudioChunker
+from .audio import KEEP_SILENCE_S, SAMPLE_RATE, AudioChunk, AudioChunker
 from .probe import MediaInfo, open_container
 from .stats import ExtractStats
 from .speech import SPEECH_S, SPEECH_SCORE, VAD_MISSING, speech_score, voice_activity_s
@@ -31,12 +31,14 @@ _PROBE_WINDOW_S = 15.0
 
 def extract_audio(
     path: Path, info: MediaInfo, chunk_s: float, stats: ExtractStats | None = None, stream: int | None = None,
-    start_s: float = 0.0, end_s: float | None = None,
+    start_s: float = 0.0, end_s: float | None = None, keep_silence_s: float | None = KEEP_SILENCE_S,
 ) -> Iterator[AudioChunk]:
     """Chunks of audio stream `stream` (position among the audio streams; None: the default
     one). Time zero is `info.start_time_s`; audio before it is dropped. `start_s`/`end_s`:
     only that stretch (a segment's), read from a seek PREROLL_S before it so the decoder
-    has settled when it starts; the samples keep their times."""
+    has settled when it starts; the samples keep their times. `keep_silence_s`: long
+    silences are shortened to this (AudioChunker); None sends every sample, for a caller
+    that joins the chunks' samples back into one stretch (the segment worker)."""
     import av
 
     stats = stats if stats is not None else ExtractStats()
@@ -46,7 +48,7 @@ def extract_audio(
         audio = _audio_stream(container, stream)
         if audio is None:
             return
-        feed = _AudioFeed(chunk_s, info.start_time_s, start_s)
+        feed = _AudioFeed(chunk_s, info.start_time_s, start_s, keep_silence_s)
         if start_s > 0:
             container.seek(int((info.start_time_s + max(0.0, start_s - PREROLL_S)) / audio.time_base),
                            stream=audio, backward=True)
@@ -166,7 +168,8 @@ class _AudioFeed:
     timestamps (silence where packets are missing), drops what comes before time zero,
     and chunks the rest."""
 
-    def __init__(self, chunk_s: float, start_s: float, from_s: float = 0.0):
+    def __init__(self, chunk_s: float, start_s: float, from_s: float = 0.0,
+                 keep_silence_s: float | None = KEEP_SILENCE_S):
         """`start_s`: time zero in the file's clock; `from_s`: seconds from it where chunks start."""
         import av
 
@@ -175,6 +178,7 @@ class _AudioFeed:
         self._zero_s = start_s
         self._from_s = max(0.0, from_s)
         self._chunker: AudioChunker | None = None
+        self._keep_silence_s = keep_silence_s
         self._skip = 0  # samples before time zero, still to drop
         self._next_in_s: float | None = None  # where the samples decoded so far end
         self.end_s = 0.0  # seconds from time zero fed so far
@@ -186,7 +190,8 @@ class _AudioFeed:
         if self._chunker is None:
             start = at if at is not None else self._from_s
             self._skip = max(0, round((self._from_s - start) * SAMPLE_RATE))
-            self._chunker = AudioChunker(self._chunk_s, start=max(self._from_s, start))
+            self._chunker = AudioChunker(self._chunk_s, start=max(self._from_s, start),
+                                         keep_silence_s=self._keep_silence_s)
             self.end_s = max(self._from_s, start)
             self._next_in_s = start
         elif at is not None and self._next_in_s is not None and at - self._next_in_s > _GAP_TOLERANCE_S:

@@ -179,7 +179,7 @@ class VideoRun:
                 if got.speakers is None:
                     self.collected.chunks_without_speakers += 1
                 else:
-                    self.collected.speaker_chunks.append(ChunkSpeakers(chunk.start, got.speakers))
+                    self.collected.speaker_chunks.append(ChunkSpeakers(chunk.start, got.speakers, chunk.time_at))
             self.captions.chunk_done(chunk, segments, stream)
             self.collected.languages.append((got.language, got.probability, chunk.duration))
             self.collected.record(transcribe.ENDPOINT, result, 1)

@@ -12,6 +12,7 @@ two are marked as overlapping for OVERLAP_REACH_S either side. Silence has no tu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,10 +33,16 @@ class Turn:
 
 @dataclass
 class ChunkSpeakers:
-    """One chunk's `diarization` reply, with the chunk's start on the video clock."""
+    """One chunk's `diarization` reply, with the chunk's start on the video clock and, for a
+    chunk whose long silences were shortened, `time_at` (AudioChunk.time_at): seconds into
+    its samples onto the clock."""
 
     offset: float
     reply: dict
+    time_at: Callable[[float], float] | None = None
+
+    def clock(self, t: Any) -> float:
+        return self.time_at(float(t)) if self.time_at else self.offset + float(t)
 
 
 @dataclass
@@ -61,7 +68,7 @@ def diarize_video(chunks: list[ChunkSpeakers], threshold: float = DEFAULT_THRESH
                 raise ValueError("diarization: windows and embeddings differ in number")
             for (a, b), v in zip(windows, vectors):
                 rows.append(v)
-                spans.append((chunk.offset + float(a), chunk.offset + float(b), None))
+                spans.append((chunk.clock(a), chunk.clock(b), None))
         else:
             labels = reply.get("labels") or []
             if len(labels) != len(vectors):
@@ -70,9 +77,9 @@ def diarize_video(chunks: list[ChunkSpeakers], threshold: float = DEFAULT_THRESH
             rows += list(vectors)
             spans += [(0.0, 0.0, label) for label in labels]
             index = {label: base + i for i, label in enumerate(labels)}
-            local_turns += [(chunk.offset + float(t["start"]), chunk.offset + float(t["end"]), index[t["speaker"]])
+            local_turns += [(chunk.clock(t["start"]), chunk.clock(t["end"]), index[t["speaker"]])
                             for t in reply.get("turns") or [] if t["speaker"] in index]
-        regions += [(chunk.offset + float(a), chunk.offset + float(b)) for a, b in reply.get("speech") or []]
+        regions += [(chunk.clock(a), chunk.clock(b)) for a, b in reply.get("speech") or []]
     if not rows:
         return Diarization(backend=backend, model=model)
     vectors = np.stack(rows)

@@ -96,9 +96,8 @@ def parse_result(output: dict[str, Any], chunk: AudioChunk, settings: Settings,
                                     avg_logprob=raw.get("avg_logprob"), no_speech_prob=raw.get("no_speech_prob")))
             continue
         spoken = [w for w in words if str(w.get("word", "")).strip()]
-        timed = [_on_clock(voiced.trim(Word(word=str(w["word"]), start=_local(w["start"], chunk),
-                                            end=_local(w["end"], chunk), probability=w.get("probability")),
-                                       opens=k == 0), chunk)
+        timed = [_timed(Word(word=str(w["word"]), start=_local(w["start"], chunk), end=_local(w["end"], chunk),
+                             probability=w.get("probability")), k == 0, chunk, voiced, loudness)
                  for k, w in enumerate(spoken)]
         for group in split_at_pauses(timed, settings.segment_pause_s):
             segments.append(Segment(
@@ -197,6 +196,20 @@ def _local(t: Any, chunk: AudioChunk) -> float:
 def _at(t: Any, chunk: AudioChunk) -> float:
     """A time in the chunk's samples, on the video clock (across shortened silences)."""
     return round(chunk.time_at(_local(t, chunk)), 3)
+
+
+def _timed(word: Word, opens: bool, chunk: AudioChunk, voiced: _Voiced, loudness: AudioChunk | None) -> Word:
+    """A word timed in the chunk's samples, trimmed to its voiced part, on the video clock.
+    Trimmed in the samples `voiced` was made from: the chunk's own (which may have shortened
+    silences), or else `loudness`, a stretch sent whole (no jumps) that starts elsewhere on
+    the clock, so the word goes onto the clock first and is trimmed at its offset in there."""
+    if loudness is None or loudness is chunk:
+        return _on_clock(voiced.trim(word, opens=opens), chunk)
+    shift = loudness.start
+    on_clock = _on_clock(word, chunk)
+    inside = voiced.trim(on_clock.model_copy(update={"start": on_clock.start - shift, "end": on_clock.end - shift}),
+                         opens=opens)
+    return inside.model_copy(update={"start": round(inside.start + shift, 3), "end": round(inside.end + shift, 3)})
 
 
 def _on_clock(word: Word, chunk: AudioChunk) -> Word:

@@ -199,7 +199,8 @@ def _audio(job: SegmentJob, source, media, settings, timings: dict) -> dict[str,
     began = time.perf_counter()
     reach = plan.search_s + plan.overlap_s
     lo, hi = max(0.0, job.start - reach), min(media.duration_s, job.end + reach)
-    pieces = list(extract_audio(source, media, 3600.0, None, plan.stream, start_s=lo, end_s=hi))
+    # Every sample, silences whole: the pieces are joined back into one stretch below.
+    pieces = list(extract_audio(source, media, 3600.0, None, plan.stream, start_s=lo, end_s=hi, keep_silence_s=None))
     if not pieces:
         return {"cut_start": job.start, "cut_end": job.end, "segments": [], "chunks": 0, "silent_chunks": 0,
                 "languages": []}
