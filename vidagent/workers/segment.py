@@ -62,7 +62,8 @@ class SegmentJob(BaseModel):
     """The job contract (docs/architecture.md, Contracts)."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(description="https:// (a presigned URL), http:// (loopback tests) or, in-process only, a path.")
+    url: str = Field(description="https:// (a presigned URL), http:// (loopback tests), or a path the worker can "
+                     "read: a RunPod network volume (/runpod-volume/KEY), or a file in-process.")
     content: str = Field(description="What the media is (content hash, or URL and size): the cache key uses it, not the URL.")
     segment: int = Field(ge=0)
     start: float = Field(ge=0, description="Seconds from time zero where the segment starts.")
