@@ -23,11 +23,12 @@ FEATURES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "yolo": ("YOLO", "local", ("torch", "ultralytics", "cv2")),
     "whisper": ("Whisper", "local", ("faster_whisper", "ctranslate2")),
     "vlm": ("The local VLM", "local", ("torch", "transformers", "tokenizers", "torchvision", "PIL")),
-    "segment": ("The local segment worker", "local", ("torch", "ultralytics", "cv2", "faster_whisper", "ctranslate2")),
     "serve": ("vidagent serve", "serve", ("runpod", "aiohttp")),
     "store": ("The object store", "store", ("boto3", "botocore")),
     "postgres": ("A postgresql:// index", "postgres", ("psycopg",)),
 }
+# The segment worker runs both models in one process.
+FEATURES["segment"] = ("The local segment worker", "local", FEATURES["yolo"][2] + FEATURES["whisper"][2])
 
 
 class MissingExtra(ConfigError):

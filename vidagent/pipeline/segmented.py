@@ -25,7 +25,8 @@ from ..report.model import Report
 from ..segments.combine import combine
 from ..segments.keyframes import survey
 from ..segments.planner import DEFAULT_WORKERS, SegmentRange, plan_segments, segment_seconds, wanted_cuts
-from ..segments.source import MediaURL, publish, readable_url, redact, store_configured
+from ..segments.source import MediaURL, publish, readable_url, redact
+from ..storage import store_configured  # a bucket is named (asks nothing of boto3)
 from ..transports import JobResult, backends_of
 from ..workers.segment import ENDPOINT, JOB_SETTINGS
 from .merge import merge

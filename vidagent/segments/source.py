@@ -100,12 +100,6 @@ def publish(path: Path, settings):
     return _storage().publish(path, settings)
 
 
-def store_configured(settings) -> bool:
-    """A bucket is named. Asked without importing the store: an install that lacks boto3
-    is told so when the upload would start, not routed silently to another path."""
-    return bool(settings.object_store_bucket)
-
-
 def _storage():
     # The object store is its own package (vidagent/storage, boto3); imported only when used,
     # and a light install without boto3 is told the extra that brings it.
