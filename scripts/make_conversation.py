@@ -110,11 +110,16 @@ def plan_turns(rng: random.Random, speakers: int, seconds: float, overlap_share:
 
 
 def conversation(out: Path, speakers: int, minutes: float, seed: int, overlap_share: float = 0.15,
-                 silence_share: float = 0.1, formats: tuple[str, ...] = ("wav",)) -> dict:
-    """Render one conversation to OUT.wav/.rttm/.json (and .opus); returns the JSON written."""
+                 silence_share: float = 0.1, formats: tuple[str, ...] = ("wav",),
+                 voice_names: list[str] | None = None) -> dict:
+    """Render one conversation to OUT.wav/.rttm/.json (and .opus); returns the JSON written.
+    `voice_names` (`en-us+f5`, ...) picks the voices, so conversations can share one."""
     need("espeak-ng", "sox", *(("ffmpeg",) if "opus" in formats else ()))
     rng = random.Random(seed)
     voices = rng.sample(VOICES, speakers)
+    if voice_names:
+        voices = [voice_named(name) for name in voice_names]
+        speakers = len(voices)
     out.parent.mkdir(parents=True, exist_ok=True)
     truth, placed = [], []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -164,6 +169,13 @@ def conversation(out: Path, speakers: int, minutes: float, seed: int, overlap_sh
     return meta
 
 
+def voice_named(name: str) -> tuple:
+    for voice in VOICES:
+        if f"{voice[0]}+{voice[1]}" == name:
+            return voice
+    raise ValueError(f"no voice {name!r}; voices: {', '.join(f'{v[0]}+{v[1]}' for v in VOICES)}")
+
+
 def union_seconds(turns: list[dict]) -> float:
     spans = sorted((t["start"], t["end"]) for t in turns)
     total, end = 0.0, -1.0
@@ -195,7 +207,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overlap-share", type=float, default=0.15, help="Share of turns that overlap the previous one (default 0.15).")
     parser.add_argument("--silence-share", type=float, default=0.1, help="Share of turns after a 3-8 s silence (default 0.1).")
     parser.add_argument("--format", default="wav", help="wav, opus or wav,opus (default wav).")
+    parser.add_argument("--voices", help="These voices, comma-separated (en-us+f5,pt+klatt): conversations that share a "
+                        "voice, for --match-speakers; overrides --speakers.")
     args = parser.parse_args(argv)
+    voice_names = [v.strip() for v in args.voices.split(",")] if args.voices else None
+    try:
+        for name in voice_names or []:
+            voice_named(name)
+    except ValueError as exc:
+        parser.error(str(exc))
     if not 0.2 <= args.minutes <= 10:
         parser.error("--minutes must be between 0.2 and 10")
     formats = tuple(f.strip() for f in args.format.split(","))
@@ -204,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(args.count):
         out = args.out if args.count == 1 else args.out.with_name(f"{args.out.name}-{i + 1:02d}")
         meta = conversation(out, args.speakers, args.minutes, args.seed + i, args.overlap_share,
-                            args.silence_share, formats)
+                            args.silence_share, formats, voice_names)
         print(f"{out}: {meta['duration_s']:.1f}s, {len(meta['speakers'])} speakers, "
               f"{len(meta['turns'])} turns, {meta['overlap_s']:.1f}s overlap")
 

@@ -35,6 +35,19 @@ def read_turns(path: Path) -> list[tuple[float, float, str]]:
     return [(float(r["start"]), float(r["end"]), str(r["speaker"])) for r in rows]
 
 
+def true_voice(report: dict, speaker_id: str, truth: dict) -> str:
+    """The true voice (make_conversation JSON's `voice`) a reported speaker shares the most
+    speech with: which person vidagent's "Speaker N" is, whatever order it numbers them in."""
+    names = {s["id"]: s["voice"] for s in truth["speakers"]}
+    shared: dict[str, float] = {}
+    for turn in (t for t in report["speaker_turns"] if t["speaker"] == speaker_id):
+        for real in truth["turns"]:
+            overlap = min(turn["end"], real["end"]) - max(turn["start"], real["start"])
+            if overlap > 0:
+                shared[names[real["speaker"]]] = shared.get(names[real["speaker"]], 0.0) + overlap
+    return max(shared, key=shared.get) if shared else "?"
+
+
 def score(reference: list[tuple[float, float, str]], hypothesis: list[tuple[float, float, str]],
           collar: float = 0.25) -> dict[str, float]:
     """DER and its parts (seconds) as pyannote.metrics computes them."""

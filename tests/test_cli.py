@@ -43,7 +43,7 @@ def test_analyze_sample_writes_the_documented_files(analysed_sample, sample_trut
     assert folder.name == "my clip #1 – été"
     assert result.stdout.strip() == str(folder)
 
-    assert report["schema_version"] == "1.4" and report["status"] == "complete"
+    assert report["schema_version"] == "1.5" and report["status"] == "complete"
     # Every default file, with the permissions the user's umask gives new files (not 0600).
     umask = os.umask(0o022)
     os.umask(umask)

@@ -151,3 +151,14 @@ def test_a_batch_shares_the_fleet_and_uploads_each_file_once(tables):
     assert two.segment.uploaded_bytes == 2 * one.segment.uploaded_bytes
     assert two.segment.cold_starts == one.segment.cold_starts  # the same 60 workers, started once
     assert two.segment.wall_s > one.segment.wall_s
+
+
+def test_speakers_add_the_same_diarization_seconds_to_both_paths(tables):
+    prices, profile = tables
+    profile = profile.model_copy(update={"whisper": profile.whisper.model_copy(update={"diarize_seconds_per_unit": 0.01})})
+    runs = {on: fleet_estimate([hour()], Settings(speakers=on), prices, profile, 4, uploaded_already=True)
+            for on in (False, True)}
+    added_segment = runs[True].segment.worker_s - runs[False].segment.worker_s
+    added_single = runs[True].single.worker_s - runs[False].single.worker_s
+    assert added_segment > 0  # the segment workers diarize their stretches
+    assert added_segment == pytest.approx(added_single, rel=0.01)  # the same audio, the same encoder

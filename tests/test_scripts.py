@@ -70,6 +70,8 @@ TINY = {
     "bench_extract.py": (lambda d: [d / "clip.mp4", "--repeat", "1"], r"^floor\s+[\d.]+\s+1\.00$"),
     "bench_frame_rates.py": (lambda d: ["--seconds", "6", "--repeat", "1", "--only", "c30"], r"^\s+c30\s+[\d.]+\s+1\.00"),
     "bench_pipeline.py": (lambda d: [d / "clip.mp4", "--repeat", "1"], r"^best of 1 rounds: wall ratio [\d.]+"),
+    "bench_speaker_match.py": (lambda d: ["--pairs", "2", "--minutes", "0.3", "--work", d / "match"],
+                               r"^true voices with one name across the batch: \d+ of 3"),
     "bench_search.py": (lambda d: ["--hours", "1", "--queries", "3", "--index", d / "bench.sqlite"],
                         r"^vidagent search / bare FTS5 query \(same queries\): p50 [\d.]+x"),
     "interrupt_drill.py": (lambda d: ["--runs", "1", "--", "-k", "test_during_start_up and SIGINT",
@@ -78,7 +80,7 @@ TINY = {
     "make_sample.py": (lambda d: [d / "made.mp4", "--seconds", "8", "--speech-at", "0.5"],
                        r'^\{"text": "The quick brown fox .*"speech_start_s": 0\.5, "speech_end_s": [0-7]\.\d+, "duration_s": 8\.0\}$'),
 }
-SLOW = {"bench_batch.py", "bench_frame_rates.py", "bench_pipeline.py", "interrupt_drill.py"}
+SLOW = {"bench_batch.py", "bench_frame_rates.py", "bench_pipeline.py", "bench_speaker_match.py", "interrupt_drill.py"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(TINY)])

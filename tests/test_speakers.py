@@ -47,7 +47,7 @@ def test_speakers_match_the_true_turns(report):
     result = score(truth, found, collar=0.25)
     assert len(report["speakers"]) == 2, report["speakers"]
     assert result["der"] <= DER_BOUND, result
-    assert report["schema_version"] == "1.4" and report["status"] == "complete"
+    assert report["schema_version"] == "1.5" and report["status"] == "complete"
     assert report["models"]["diarizer"] == "offline:resemblyzer-ge2e"
 
 

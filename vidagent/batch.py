@@ -29,11 +29,12 @@ from .cost import load_pricing
 from .pipeline import VideoProgress, analyze_video, endpoint_limits
 from .pipeline.segmented import analyze_segmented, uses_segments
 from .report.model import Report
-from .batch_index import IndexWriter
+from .batch_index import IndexWriter, index_row
 from .index import add_report, default_location
 from .media.sampler import usable_cpus
 from .report.player import playback_problem, proxy_advice
 from .report.writers import write_report
+from .speakers.match import VoiceBook
 from .transports import make_transport
 
 VIDEO_EXTENSIONS = frozenset(
@@ -278,6 +279,7 @@ async def run_batch(
     slots = asyncio.Semaphore(max(1, jobs))
     cpus = max(1, usable_cpus() // max(1, min(jobs, len(todo) or 1)))
     index_path = default_location(settings.index, settings.out)
+    voices = VoiceBook(settings.match_threshold) if settings.match_speakers else None
 
     warned: set[str] = set()
 
@@ -305,6 +307,9 @@ async def run_batch(
                     outcome.report = await analyze_segmented(outcome.input, video, transport, tracker, limits, budget)
                 else:
                     outcome.report = await analyze_video(outcome.input, video, transport, tracker, limits, budget, cpus)
+                if voices is not None:  # named in input order, whichever video finishes first
+                    await voices.wait_turn(position - 1)
+                    voices.match(outcome.report, str(outcome.input))
                 outcome.folder = folders[outcome.input]
                 outcome.partial = outcome.report.status == "partial"
                 advise(outcome.report, video)
@@ -316,6 +321,9 @@ async def run_batch(
                 outcome.error = message if message.startswith(str(outcome.input)) else f"{outcome.input}: {message}"
             except OSError as exc:
                 outcome.error = f"{outcome.input}: {exc.strerror or exc} ({exc.filename or 'output'})"
+            finally:
+                if voices is not None:
+                    await voices.done(position - 1)
             if not outcome.done:
                 finished(outcome)
             if fail_fast and not outcome.ok:
@@ -392,25 +400,3 @@ def _budget(settings: Settings, todo: list[Outcome]) -> Budget:
 
 class _FailFast(Exception):
     """--fail-fast: one video failed, so the others are stopped (their jobs cancelled)."""
-
-
-def index_row(o: Outcome) -> dict[str, Any]:
-    """One input's line in the batch index (batch_index.py)."""
-    report = o.report
-    usage = report.usage if report else {}
-    return {
-        "input": str(o.input),
-        "status": o.status,
-        "folder": str(o.folder) if o.folder else None,
-        "report": str(o.folder / "report.json") if o.folder and report else None,
-        "duration_s": report.media.duration_s if report else None,
-        "detection_frames": len(report.detections) if report else None,
-        "segments": len(report.transcript.segments) if report else None,
-        "captions": len(report.captions) if report else None,
-        "warnings": report.warnings if report else [],
-        "gpu_seconds": {name: u.execution_s for name, u in usage.items()},
-        "usd": round(sum(u.usd or 0.0 for u in usage.values()), 6) if report else None,
-        "cached_jobs": sum(u.cached_jobs for u in usage.values()),
-        "error": o.error or ("; ".join(f"{k} failed: {v}" for k, v in report.failed_stages.items())
-                             if report and report.failed_stages else None),
-    }

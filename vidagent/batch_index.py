@@ -55,3 +55,25 @@ def _csv_lines(rows: list[dict[str, Any]], header: bool = False) -> str:
         flat["gpu_seconds"] = round(sum(row["gpu_seconds"].values()), 3)
         writer.writerow(flat)
     return buffer.getvalue()
+
+
+def index_row(o) -> dict[str, Any]:
+    """One input's line in the batch index, from its batch.Outcome."""
+    report = o.report
+    usage = report.usage if report else {}
+    return {
+        "input": str(o.input),
+        "status": o.status,
+        "folder": str(o.folder) if o.folder else None,
+        "report": str(o.folder / "report.json") if o.folder and report else None,
+        "duration_s": report.media.duration_s if report else None,
+        "detection_frames": len(report.detections) if report else None,
+        "segments": len(report.transcript.segments) if report else None,
+        "captions": len(report.captions) if report else None,
+        "warnings": report.warnings if report else [],
+        "gpu_seconds": {name: u.execution_s for name, u in usage.items()},
+        "usd": round(sum(u.usd or 0.0 for u in usage.values()), 6) if report else None,
+        "cached_jobs": sum(u.cached_jobs for u in usage.values()),
+        "error": o.error or ("; ".join(f"{k} failed: {v}" for k, v in report.failed_stages.items())
+                             if report and report.failed_stages else None),
+    }

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -99,6 +99,8 @@ class Settings(BaseModel):
     min_speakers: int | None = Field(None, ge=1, le=50, description="At least this many speakers when estimating.")
     max_speakers: int | None = Field(None, ge=1, le=50, description="At most this many speakers when estimating.")
     speaker_threshold: float = Field(0.15, gt=0, lt=1, description="Cosine distance under which two stretches of speech count as one voice (offline model; tuned in docs/benchmarks.md).")
+    match_speakers: bool = Field(False, description="Give one voice one name across the videos of a batch (input order; each match is recorded in the report and printed). Turns on speakers.")
+    match_threshold: float = Field(0.90, gt=0, lt=1, description="Cosine similarity of two speakers' voices at or above which --match-speakers takes them for one (offline model; measured in docs/benchmarks.md).")
     diarization_backend: Literal["auto", "offline", "pyannote"] = Field(
         "auto", description="Speaker model on the whisper worker: pyannote (the endpoint image), offline (resemblyzer's encoder, shipped on PyPI), auto (pyannote where installed).")
 
@@ -173,6 +175,16 @@ class Settings(BaseModel):
     object_store_secret_access_key: SecretStr | None = Field(
         None, description="Its secret (never printed, never sent but to the store's endpoint).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _matching_needs_speakers(cls, data: Any) -> Any:
+        """--match-speakers turns speakers on, unless they were turned off, which is an error."""
+        if isinstance(data, dict) and data.get("match_speakers"):
+            if data.get("speakers") is False:
+                raise ValueError("match_speakers needs speakers: drop --no-speakers (or speakers: false)")
+            data = {**data, "speakers": True}
+        return data
+
     def endpoint_id(self, endpoint: str) -> str | None:
         return getattr(self, f"runpod_{endpoint}_endpoint_id", None)
 
@@ -217,7 +229,9 @@ def load_settings(
         return Settings(**merged)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a rule between settings (model validator): its message names them
+            raise ConfigError(err["msg"].removeprefix("Value error, ")) from None
+        field = str(err["loc"][0])
         where = sources.get(field, field)
         if err["type"] == "extra_forbidden":
             raise ConfigError(

@@ -179,6 +179,10 @@ def analyze(
         Optional[int],
         typer.Option(help="At most this many speakers when estimating.", rich_help_panel=_MODELS),
     ] = None,
+    match_speakers: Annotated[
+        Optional[bool],
+        typer.Option("--match-speakers/--no-match-speakers", help="One voice, one name across the batch's videos: a speaker who sounds like one of an earlier input (in input order) takes that speaker's name; each match is printed and recorded in report.json. Turns on --speakers. Default: off.", show_default=False, rich_help_panel=_MODELS),
+    ] = None,
     segments: Annotated[
         Optional[str],
         typer.Option("--segments", help="Segment path: workers decode stretches of the video themselves, this process only plans and merges: on, off, auto (on when RUNPOD_SEGMENT_ENDPOINT_ID is set and the input is a URL or an object store is configured). Default: auto.", rich_help_panel=_STAGES),
@@ -269,6 +273,7 @@ def analyze(
         num_speakers=num_speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
+        match_speakers=match_speakers,
         audio_stream=int(audio_stream) if audio_stream and audio_stream.isdigit() else audio_stream,
         segments=segments,
         segment_seconds=segment_seconds,

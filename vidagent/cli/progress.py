@@ -18,6 +18,7 @@ from ..batch import Outcome
 from ..errors import ConfigError
 from ..media.probe import MediaInfo
 from ..plan import SamplingPlan
+from ..speakers.match import match_lines
 
 _STAGE_LABELS = {"detect": "detect frames", "transcribe": "audio chunks", "caption": "caption candidates",
                  "segment": "segments"}
@@ -95,6 +96,8 @@ class QuietProgress:
             for warning in report.warnings:
                 if not any(warning.startswith(_FAILED_WORDS[stage]) for stage in failed):
                     self.note(f"{outcome.input.name}: warning: {warning}")
+            for line in match_lines(report, outcome.input.name):
+                self.note(line)
             if outcome.partial:
                 stages = "; ".join(f"{stage} failed: {reason}" for stage, reason in report.failed_stages.items())
                 self.note(f"vidagent: error: {outcome.input}: partial report ({stages})", style="red")
@@ -148,7 +151,7 @@ class LineProgress(QuietProgress):
 
 class JsonProgress(QuietProgress):
     """One JSON object per line (--progress json): `event` is backends, video_started,
-    planned, progress, video_done, video_partial, video_failed, warning or totals; every
+    planned, progress, video_done, video_partial, video_failed, speaker_matched, warning or totals; every
     event has `time` (Unix seconds) and, except backends, warning and totals, `video`
     (the input path)."""
 
@@ -182,6 +185,10 @@ class JsonProgress(QuietProgress):
             self.emit("video_partial" if outcome.partial else "video_done", video=str(outcome.input),
                       folder=str(outcome.folder), warnings=report.warnings, failed_stages=report.failed_stages,
                       seconds=report.timings.get("total_s"))
+            for speaker in report.speakers:
+                if speaker.matched:
+                    self.emit("speaker_matched", video=str(outcome.input), speaker=speaker.id, name=speaker.name,
+                              **speaker.matched.model_dump())
         else:
             self.emit("video_failed", video=str(outcome.input), reason=outcome.error)
 

@@ -148,7 +148,8 @@ def fleet_estimate(
 
 def _worker_rates(video: MediaFacts, settings: Settings, profile: TimeProfile,
                   seg: SegmentProfile) -> tuple[float, float]:
-    """Worker seconds per second of video: decoding it, and YOLO plus Whisper on it."""
+    """Worker seconds per second of video: decoding it, and YOLO plus Whisper (and the
+    speaker encoder, with --speakers) on it."""
     decode = 0.0
     infer = 0.0
     if video.has_video and (settings.detect or settings.caption):
@@ -156,6 +157,8 @@ def _worker_rates(video: MediaFacts, settings: Settings, profile: TimeProfile,
     if video.has_audio and settings.transcribe:
         decode += 1.0 / seg.worker_audio_x
         infer += profile.whisper.seconds_per_unit
+        if settings.speakers:
+            infer += profile.whisper.diarize_seconds_per_unit
     if video.has_video and settings.detect:
         infer += min(settings.detect_fps, video.fps or settings.detect_fps) * profile.yolo.seconds_per_unit
     return decode, infer

@@ -18,8 +18,12 @@ from .run import Collected, Failure
 
 _STAGE_WORDS = {"detect": "detection", "transcribe": "transcription", "caption": "captions", "summary": "summary",
                 "speakers": "speakers", "segment": "segments"}
-OFFICIAL_WORKER = ("the whisper endpoint returned no speakers: RunPod's official worker-faster_whisper has no "
-                   "diarization; deploy vidagent's whisper image (endpoints/whisper, `vidagent deploy`) for --speakers")
+NO_SPEAKERS = {
+    "whisper": "the whisper endpoint returned no speakers: RunPod's official worker-faster_whisper has no "
+               "diarization; deploy vidagent's whisper image (endpoints/whisper, `vidagent deploy`) for --speakers",
+    "segment": "the segment endpoint returned no speakers: its image predates --speakers on the segment path; "
+               "rebuild and deploy it (`vidagent deploy --only segment`)",
+}
 
 
 def merge(media: MediaInfo, settings: Settings, got: Collected, stats: ExtractStats, timings: dict,
@@ -86,7 +90,7 @@ def _with_speakers(segments, got: Collected, settings: Settings, failed: dict, w
     reason = None
     broken = [c.reply["error"] for c in got.speaker_chunks if "error" in c.reply]
     if got.chunks_without_speakers:
-        reason = OFFICIAL_WORKER
+        reason = NO_SPEAKERS[got.speakers_from]
     elif broken:
         reason = f"{len(broken)} chunk(s) without speakers: {str(broken[0])[:300]}"
     elif got.speaker_chunks:
@@ -97,7 +101,7 @@ def _with_speakers(segments, got: Collected, settings: Settings, failed: dict, w
             reason = f"the whisper endpoint sent speaker data vidagent cannot read ({type(exc).__name__}: {exc})"
         else:
             labelled = label_segments(segments, found.turns, settings.word_timestamps)
-            speakers, turns = speaker_list(found.turns)
+            speakers, turns = speaker_list(found.turns, found.voices)
             models["diarizer"] = f"{found.backend}:{found.model}"
             if settings.num_speakers and found.count != settings.num_speakers:
                 warnings.append(f"speakers: {found.count} heard, fewer than --num-speakers {settings.num_speakers}")

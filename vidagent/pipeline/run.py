@@ -61,6 +61,7 @@ class Collected:
     segments_without_words: bool = False
     speaker_chunks: list = field(default_factory=list)  # ChunkSpeakers (vidagent/speakers)
     chunks_without_speakers: int = 0  # transcribed chunks whose reply had no `diarization`
+    speakers_from: str = "whisper"  # the endpoint that diarizes (segment on the segment path)
     failures: list[Failure] = field(default_factory=list)
     retried_jobs: int = 0
 

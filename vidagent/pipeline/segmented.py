@@ -26,6 +26,7 @@ from ..segments.combine import combine
 from ..segments.keyframes import survey
 from ..segments.planner import DEFAULT_WORKERS, SegmentRange, plan_segments, segment_seconds, wanted_cuts
 from ..segments.source import MediaURL, publish, readable_url, redact
+from ..speakers.timeline import ChunkSpeakers
 from ..storage import store_configured  # a bucket is named (asks nothing of boto3)
 from ..transports import JobResult, backends_of
 from ..workers.segment import ENDPOINT, JOB_SETTINGS
@@ -183,8 +184,12 @@ async def _submit(run: VideoRun, piece: SegmentRange, fields: dict[str, Any], ou
 def _take_results(run: VideoRun, outputs: list, plan, surveyed, settings: Settings, stats: ExtractStats) -> None:
     """The segments' results into the run, as the local path's jobs would have left them."""
     got = combine(outputs, list(plan.frame_specs), surveyed.time_base, surveyed.origin_pts,
-                  settings.segment_pause_s, settings.word_timestamps)
+                  settings.segment_pause_s, settings.word_timestamps or settings.speakers)
     collected = run.collected
+    if settings.speakers:  # the merge splits segments by speaker (words kept) and clusters once
+        collected.speaker_chunks += [ChunkSpeakers(0.0, reply) for reply in got.speakers]
+        collected.chunks_without_speakers += got.without_speakers
+        collected.speakers_from = ENDPOINT
     collected.detections += got.detections
     collected.segments += got.segments
     collected.languages += got.languages

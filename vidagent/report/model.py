@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from ..media.probe import MediaInfo
 
-SCHEMA_VERSION = "1.4"  # 1.4: speakers (older reports read as they are: no speaker anywhere)
+SCHEMA_VERSION = "1.5"  # 1.4: speakers (older reports read as they are: no speaker anywhere); 1.5: speakers[].matched
 
 
 class DetectedObject(BaseModel):
@@ -48,6 +48,12 @@ class Segment(BaseModel):
     overlap: list[str] = Field(default_factory=list, description="Ids of others heard over it at the same time (overlapping speech).")
 
 
+class SpeakerMatch(BaseModel):
+    video: str = Field(description="The input where this voice was first heard in the batch.")
+    speaker: str = Field(description="Its speaker id in that video's report.")
+    similarity: float = Field(description="Cosine similarity of the two voices (1 is the same); matched at match_threshold or above.")
+
+
 class Speaker(BaseModel):
     """One voice of the video, found by diarization (vidagent/speakers)."""
 
@@ -55,6 +61,11 @@ class Speaker(BaseModel):
     name: str = Field(description="Shown in subtitles, HTML and search: Speaker N until renamed (vidagent speakers rename).")
     speech_s: float = Field(description="Seconds this speaker speaks.")
     turns: int = Field(description="Turns taken.")
+    matched: SpeakerMatch | None = Field(
+        None, description="With --match-speakers: the earlier video of the batch whose speaker has this voice (the name is theirs).")
+    # The voice itself (unit mean embedding), held while the batch runs so later videos can be
+    # matched against it; never written: a voiceprint is not for a report.
+    voice: list[float] | None = Field(None, exclude=True, repr=False)
 
 
 class SpeakerTurn(BaseModel):

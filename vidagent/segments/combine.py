@@ -37,6 +37,8 @@ class Combined:
     audio_chunks: int = 0
     silent_chunks: int = 0
     warnings: list[str] = field(default_factory=list)
+    speakers: list[dict] = field(default_factory=list)  # diarization replies, times on the clock
+    without_speakers: int = 0  # transcripts of an image that diarizes nothing (it predates speakers)
 
 
 def combine(outputs: list[dict[str, Any] | None], specs: list[FrameSpec], time_base: Fraction | None,
@@ -67,6 +69,10 @@ def combine(outputs: list[dict[str, Any] | None], specs: list[FrameSpec], time_b
         got.audio_chunks += int(heard.get("chunks", 0))
         got.silent_chunks += int(heard.get("silent_chunks", 0))
         got.languages += [(lang, prob, float(seconds)) for lang, prob, seconds in heard.get("languages", [])]
+        if "speakers" in heard:
+            got.speakers += heard["speakers"]
+        elif heard.get("segments"):
+            got.without_speakers += 1
     return got
 
 

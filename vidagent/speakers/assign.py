@@ -73,12 +73,15 @@ def _others(turns: list[Turn], segment: Segment, who: str | None) -> list[str]:
     return sorted(found, key=int)
 
 
-def speaker_list(turns: list[Turn]) -> tuple[list[Speaker], list[SpeakerTurn]]:
+def speaker_list(turns: list[Turn], voices: dict | None = None) -> tuple[list[Speaker], list[SpeakerTurn]]:
+    """`voices`: speaker -> voice embedding (Diarization.voices), kept in memory on each Speaker."""
     totals: dict[int, list[float]] = {}
     for turn in turns:
         entry = totals.setdefault(turn.speaker, [0.0, 0])
         entry[0] += turn.end - turn.start
         entry[1] += 1
-    speakers = [Speaker(id=speaker_id(k), name=f"Speaker {k + 1}", speech_s=round(v[0], 3), turns=v[1])
+    voices = voices or {}
+    speakers = [Speaker(id=speaker_id(k), name=f"Speaker {k + 1}", speech_s=round(v[0], 3), turns=v[1],
+                        voice=[float(x) for x in voices[k]] if k in voices else None)
                 for k, v in sorted(totals.items())]
     return speakers, [SpeakerTurn(start=t.start, end=t.end, speaker=speaker_id(t.speaker)) for t in turns]

@@ -16,12 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..workers.diarize import unpack
+from ..workers.diarize import pack, unpack
 from .cluster import DEFAULT_THRESHOLD, centroids_of, cluster, fold_small
 
 OVERLAP_REACH_S = 0.5  # where the voice changes with no pause, both are heard this long either side
-JOIN_GAP_S = 0.3
-PIECE_S = 3.0  # speech clustered in pieces this long: long enough to average out, short enough for one voice  # a speaker's turns closer than this are one turn
+JOIN_GAP_S = 0.3  # a speaker's turns closer than this are one turn
+PIECE_S = 3.0  # speech clustered in pieces this long: long enough to average out, short enough for one voice
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,45 @@ class ChunkSpeakers:
         return self.time_at(float(t)) if self.time_at else self.offset + float(t)
 
 
+def reply_on_clock(chunk: ChunkSpeakers, keep: tuple[float, float]) -> dict:
+    """The chunk's reply with its times on the video clock, holding only the evidence whose
+    middle falls in `keep` (a segment worker's stretch: its neighbour reports the rest).
+    A segment worker sends its chunks' evidence so; the client reads each back as
+    ChunkSpeakers(0.0, reply)."""
+    reply = chunk.reply
+    if "error" in reply:
+        return dict(reply)
+    lo, hi = keep
+
+    def inside(a, b) -> bool:
+        return lo <= (chunk.clock(a) + chunk.clock(b)) / 2 < hi
+
+    def clipped(a, b) -> list[float] | None:
+        a, b = max(lo, chunk.clock(a)), min(hi, chunk.clock(b))
+        return [round(a, 3), round(b, 3)] if b > a else None
+
+    out = {k: v for k, v in reply.items() if k not in ("windows", "embeddings", "speech", "turns")}
+    out["speech"] = [span for a, b in reply.get("speech") or [] if (span := clipped(a, b))]
+    if "windows" in reply:
+        vectors = unpack(reply["embeddings"])
+        held = [i for i, (a, b) in enumerate(reply["windows"]) if inside(a, b)]
+        out["windows"] = [[round(chunk.clock(a), 3), round(chunk.clock(b), 3)]
+                          for a, b in (reply["windows"][i] for i in held)]
+        out["embeddings"] = pack(vectors[held]) if held else pack(vectors[:0])
+    else:
+        out["embeddings"] = reply["embeddings"]
+        out["turns"] = [{**t, "start": span[0], "end": span[1]} for t in reply.get("turns") or []
+                        if (span := clipped(t["start"], t["end"]))]
+    return out
+
+
 @dataclass
 class Diarization:
     turns: list[Turn] = field(default_factory=list)
     count: int = 0
     backend: str | None = None
     model: str | None = None
+    voices: dict[int, np.ndarray] = field(default_factory=dict)  # speaker -> unit mean embedding
 
 
 def diarize_video(chunks: list[ChunkSpeakers], threshold: float = DEFAULT_THRESHOLD, num: int | None = None,
@@ -96,8 +129,17 @@ def diarize_video(chunks: list[ChunkSpeakers], threshold: float = DEFAULT_THRESH
         labels = _window_labels(vectors, weights, spans, regions, threshold, num, min_speakers, max_speakers)
         turns = _window_turns(vectors, labels, spans, regions)
     turns = join(turns)
-    count = len({t.speaker for t in turns})
-    return Diarization(renumber(turns), count, backend, model)
+    order = first_appearance(turns)
+    voices = {order[k]: _voice(vectors[labels == k], weights[labels == k]) for k in order}
+    return Diarization([Turn(t.start, t.end, order[t.speaker]) for t in turns], len(order), backend, model, voices)
+
+
+def _voice(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """One speaker's voice: the mean of their unit embeddings, each weighted by the speech it
+    stands for, as a unit vector (what --match-speakers compares across videos)."""
+    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-8)
+    mean = (unit * np.maximum(weights, 1e-3)[:, None]).sum(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-8)
 
 
 def _window_labels(vectors, weights, spans, regions, threshold, num, lo, hi) -> np.ndarray:
@@ -172,8 +214,9 @@ def join(turns: list[Turn]) -> list[Turn]:
     return sorted((t for mine in by_speaker.values() for t in mine), key=lambda t: (t.start, t.speaker))
 
 
-def renumber(turns: list[Turn]) -> list[Turn]:
+def first_appearance(turns: list[Turn]) -> dict[int, int]:
+    """Speaker label -> 0, 1, ... in the order they first speak."""
     order: dict[int, int] = {}
     for turn in turns:
         order.setdefault(turn.speaker, len(order))
-    return [Turn(t.start, t.end, order[t.speaker]) for t in turns]
+    return order

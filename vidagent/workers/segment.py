@@ -37,7 +37,8 @@ PAUSE_DBFS = -50.0  # 200 ms this quiet is a pause between words (speech sits ar
 # Settings a segment job carries: what its frames, detections and transcript depend on.
 JOB_SETTINGS = ("detect", "transcribe", "detect_size", "jpeg_quality", "audio_chunk_s", "yolo_model", "yolo_conf",
                 "yolo_iou", "yolo_classes", "yolo_max_det", "yolo_batch", "whisper_model", "language",
-                "enable_vad", "segment_pause_s")
+                "enable_vad", "segment_pause_s", "speakers", "num_speakers", "min_speakers", "max_speakers",
+                "diarization_backend")
 
 
 class FramePlan(BaseModel):
@@ -221,7 +222,7 @@ def _audio(job: SegmentJob, source, media, settings, timings: dict) -> dict[str,
     timings["audio_decode_s"] = time.perf_counter() - began
     around = AudioChunk(0, t0, samples)  # where words are voiced is judged on all of it, not a short chunk
     return {"cut_start": round(cut_start, 3), "cut_end": round(cut_end, 3),
-            **_transcribe(chunks, settings, timings, around)}
+            **_transcribe(chunks, settings, timings, around, (cut_start, cut_end))}
 
 
 def _cut(samples, t0: float, at: float, search_s: float) -> tuple[float, bool]:
@@ -238,12 +239,15 @@ def _cut(samples, t0: float, at: float, search_s: float) -> tuple[float, bool]:
     return round(t0 + cut / SAMPLE_RATE, 4), AudioChunk(0, 0.0, around).rms_dbfs < PAUSE_DBFS
 
 
-def _transcribe(chunks, settings, timings: dict, around) -> dict[str, Any]:
+def _transcribe(chunks, settings, timings: dict, around, cuts: tuple[float, float]) -> dict[str, Any]:
+    """With speakers, each chunk's diarization too, on the video clock and within the cuts
+    (speakers/timeline.py clusters every segment's evidence once per video, on the client)."""
+    from ..speakers.timeline import ChunkSpeakers, reply_on_clock
     from ..tasks import transcribe
     from . import whisper
 
     worded = settings.model_copy(update={"word_timestamps": True})  # the client keeps words by their middles
-    segments, languages, silent = [], [], 0
+    segments, languages, speakers, silent = [], [], [], 0
     began = time.perf_counter()
     for chunk in chunks:
         if chunk.is_silent:
@@ -252,8 +256,11 @@ def _transcribe(chunks, settings, timings: dict, around) -> dict[str, Any]:
         got = transcribe.parse_result(whisper.handle(transcribe.build_job(chunk, settings)), chunk, worded, around)
         segments += [s.model_dump() for s in got.segments]
         languages.append([got.language, got.probability, chunk.duration])
+        if got.speakers is not None:
+            speakers.append(reply_on_clock(ChunkSpeakers(chunk.start, got.speakers, chunk.time_at), cuts))
     timings["transcribe_s"] = time.perf_counter() - began
-    return {"segments": segments, "chunks": len(chunks), "silent_chunks": silent, "languages": languages}
+    heard = {"segments": segments, "chunks": len(chunks), "silent_chunks": silent, "languages": languages}
+    return {**heard, "speakers": speakers} if settings.speakers else heard
 
 
 def time_base(text: str | None) -> Fraction | None:
