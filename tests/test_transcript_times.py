@@ -70,3 +70,26 @@ def test_many_voices_after_long_silences_start_within_a_second_with_the_direct_c
     direct, _ = model.transcribe(str(voices), language="en", vad_filter=True)
     floor = word_error_rate([(s.start, s.end, s.text) for s in direct], truth)
     assert word_error_rate(segments, truth) <= floor + WORDS_TOLERANCE, (segments, floor)
+
+
+def test_a_sentence_across_a_window_edge_of_its_chunk_is_heard():
+    """The 60-minute recording's sentence that no run of vidagent transcribed: in its 60 s
+    chunk (tests/data/window_edge.flac, the chunk as the client cut it, lossless) it falls
+    across the edge of Whisper's first 30 s window, and sequential decoding skipped it. The
+    CPU default now decodes windows cut at VAD's pauses (workers/whisper.py,
+    default_batch_size); the job is the client's own, through the worker's handle()."""
+    import base64
+    import difflib
+
+    from text_match import words
+    from vidagent.workers import whisper
+
+    edge = DATA / "window_edge.flac"
+    straddling = json.loads(edge.with_suffix(".json").read_text())["straddling"]
+    job = {"audio_base64": base64.b64encode(edge.read_bytes()).decode(), "model": "offline:tiny.en",
+           "language": "en", "word_timestamps": True, "enable_vad": True}  # what tasks/transcribe.build_job sends
+    out = whisper.handle(job)
+    assert out["batch_size"] == 1  # on a CPU, with VAD: one window at a time, cut in pauses
+    truth, heard = words(straddling), words(out["transcription"])
+    run = difflib.SequenceMatcher(a=truth, b=heard, autojunk=False).find_longest_match(0, len(truth), 0, len(heard))
+    assert run.size >= 3, (straddling, out["transcription"])  # three of its seven words in a row, in place

@@ -9,8 +9,8 @@ decode length (`max_new_tokens`, `without_timestamps`).
 Worker settings (environment, read when a model loads or a job starts; docs/decisions.md):
   VIDAGENT_WHISPER_COMPUTE_TYPE  auto (float16 on CUDA, int8 on CPU) or a CTranslate2
                                  type; one the device cannot run falls back to auto's
-  VIDAGENT_WHISPER_BATCH_SIZE    auto (16 on CUDA, 0 on CPU) or a number; 0 = sequential.
-                                 Used when a job gives no `batch_size`
+  VIDAGENT_WHISPER_BATCH_SIZE    auto (16 on CUDA; on CPU 1 with VAD, else 0) or a number;
+                                 0 = sequential. Used when a job gives no `batch_size`
   VIDAGENT_WHISPER_BATCH_MIN_S   audio shorter than this stays sequential (default 30:
                                  one 30 s window has nothing to batch)
 """
@@ -112,10 +112,17 @@ def device() -> tuple[str, str]:
     return where, wanted
 
 
-def default_batch_size(where: str) -> int:
+def default_batch_size(where: str, vad: bool = False) -> int:
+    """auto: 16 windows at once on CUDA. On a CPU one at a time, but with VAD through the
+    batched pipeline all the same (a batch of 1): its windows are cut where VAD hears a
+    pause, so no sentence straddles two windows (sequential decoding skipped such
+    sentences), and no window is conditioned on the text before it, where small models
+    loop. Better words and every start in place on long sparse recordings
+    (docs/benchmarks.md, transcript times). Without VAD it would cut at fixed 30 s, so
+    sequential decoding, which moves its windows to the last word heard, stays."""
     raw = os.environ.get("VIDAGENT_WHISPER_BATCH_SIZE", "").strip().lower()
     if raw in ("", "auto"):
-        return DEFAULT_GPU_BATCH if where == "cuda" else 0
+        return DEFAULT_GPU_BATCH if where == "cuda" else 1 if vad else 0
     try:
         return env_int("VIDAGENT_WHISPER_BATCH_SIZE", 0, minimum=0)
     except WorkerSettingError:
@@ -130,7 +137,7 @@ def batch_size_for(job: WhisperInput, duration_s: float, where: str) -> int:
         return job.batch_size
     if duration_s < env_int("VIDAGENT_WHISPER_BATCH_MIN_S", DEFAULT_BATCH_MIN_S):
         return 0
-    return default_batch_size(where)
+    return default_batch_size(where, job.enable_vad)
 
 
 def load(name: str | None = None):
