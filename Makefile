@@ -53,11 +53,15 @@ demo: setup
 	  --caption-trigger person --format json,srt,vtt,html,captions_srt,captions_vtt --out $(OUT)
 	@echo "demo: open $(OUT)/sample/report.html in a browser (report.json, subtitles beside it)"
 
+# Three test processes, each taking whole files (module fixtures stay shared): most tests wait
+# on subprocesses, servers and browsers, so three keep two cores busy (docs/decisions.md).
+PYTEST := $(BIN)/python -m pytest -n 3 --dist loadfile
+
 test: setup
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: setup
 	$(BIN)/python scripts/bench_extract.py

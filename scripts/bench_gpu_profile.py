@@ -37,6 +37,10 @@ def chosen(runs: list, endpoint: str, cuda: bool) -> dict:
         small, large = sorted(by_batch)[-2:]
         per_call = {b: by_batch[b].wall_s / by_batch[b].calls for b in (small, large)}
         unit = (per_call[large] - per_call[small]) / (large - small)
+        if unit <= 0:  # the larger job was no slower: noise on a busy machine, or fixed costs only
+            return {"seconds_per_unit": round(per_call[large] / large, 6), "seconds_per_request": 0.0,
+                    "basis": f"{precision}: jobs of {large} images took no longer than jobs of {small}, so no "
+                             f"line fits: the {large}-image job's time per image, with no request cost."}
         return {"seconds_per_unit": round(unit, 6), "seconds_per_request": round(max(0.0, per_call[small] - small * unit), 6),
                 "basis": f"{precision}: t(batch) = request + batch x unit through jobs of {small} and {large} "
                          "images; request is the worker's share only (RunPod's job fetch is not in it)."}

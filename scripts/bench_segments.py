@@ -3,7 +3,7 @@
 through `vidagent serve` on this machine, then a model of one hour on 60 GPU workers.
 
     python scripts/bench_segments.py [--minutes 10] [--workers 1,2,4] [--work DIR]
-    python scripts/bench_segments.py --smoke       # 20 s at 320x240, one worker: checks the script
+    python scripts/bench_segments.py --smoke       # 8 s at 320x240, one worker: checks the script
 
 Makes a 1080p 29.97 fps clip with speech (x264, a keyframe every 2 s), serves it from
 tests/range_server.py (Range requests, bytes counted), and runs `vidagent analyze`:
@@ -211,10 +211,10 @@ def main() -> None:
     parser.add_argument("--detect-size", type=int, default=640)
     parser.add_argument("--detect-fps", type=float, default=10.0)
     parser.add_argument("--work", type=Path, default=Path("/tmp/vidagent-bench-segments"))
-    parser.add_argument("--smoke", action="store_true", help="20 s at 320x240, one worker: checks the script")
+    parser.add_argument("--smoke", action="store_true", help="8 s at 320x240, one worker: checks the script")
     args = parser.parse_args()
     if args.smoke:
-        args.minutes, args.size, args.workers, args.detect_size = 1 / 3, "320x240", "1", 128
+        args.minutes, args.size, args.workers, args.detect_size = 8 / 60, "320x240", "1", 128
     args.workers = [int(w) for w in args.workers.split(",")]
     rows = run(args)
     jpeg = mean_jpeg(args.work / f"bench-{args.minutes:g}m-{args.size}.mp4", args.detect_size, args.detect_fps)

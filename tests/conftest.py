@@ -21,7 +21,6 @@ DATA = ROOT / "tests" / "data"
 SAMPLE = DATA / "sample.mp4"
 OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
 KEPT_VARIABLES = {"VIDAGENT_CACHE_DIR", "VIDAGENT_TEST_ARTIFACTS"}  # the tests', not a setting
-_artifacts_written: list[Path] = []
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -118,12 +117,13 @@ def artifacts() -> Path:
     default test-artifacts/ in the repository (gitignored). The path is printed at the end."""
     folder = Path(os.environ.get("VIDAGENT_TEST_ARTIFACTS") or ROOT / "test-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
-    _artifacts_written.append(folder)
     return folder
 
 
 def pytest_terminal_summary(terminalreporter):
-    for folder in _artifacts_written:
+    # Under pytest-xdist the tests ran in worker processes: this one only sees the folder.
+    folder = Path(os.environ.get("VIDAGENT_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+    if folder.is_dir() and any(folder.iterdir()):
         terminalreporter.write_line(f"test artifacts (screenshots): {folder}")
 
 

@@ -79,3 +79,17 @@ def test_without_a_gpu_only_the_smoke_mode_runs(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "bench_gpu.py: no CUDA GPU here; run it on one, or with --smoke"
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_a_larger_batch_measured_no_slower_still_gives_a_valid_profile():
+    """On a busy machine the jobs of 32 images can take no longer than those of 8: the line
+    through them would cost a negative time per image, which no profile may hold."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_gpu import Run
+    from bench_gpu_profile import chosen
+
+    runs = [Run("yolo", f"fp32 batch {b}", "image", b * 4, 4, wall_s, "timed calls", {"batch": b, "precision": "fp32"})
+            for b, wall_s in ((8, 2.0), (32, 1.9))]
+    figures = chosen(runs, "yolo", cuda=False)
+    assert figures["seconds_per_unit"] == pytest.approx(1.9 / 4 / 32, abs=1e-6) and figures["seconds_per_request"] == 0
+    assert "no line fits" in figures["basis"]
