@@ -37,5 +37,6 @@ def main() -> None:
                 signals.exit_now(exc.exit_code)
             sys.exit(exc.exit_code)
     except KeyboardInterrupt:  # before a command took charge of it (start-up, imports)
+        signals.leaving()
         print("vidagent: error: interrupted", file=sys.stderr)
         signals.exit_now(130)
