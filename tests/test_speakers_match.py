@@ -85,3 +85,19 @@ def test_two_speakers_of_one_video_never_take_one_voice():
     close, closer = np.array([0.95, 0.3, 0.0]), np.array([0.99, 0.0, 0.1])
     assert pair_voices([close, closer], known, 0.85) == {1: (0, pytest.approx(0.995, abs=0.01))}
     assert pair_voices([np.array([0.0, 1.0, 0.0])], known, 0.85) == {}
+
+
+def test_json_progress_says_each_match_as_an_event(batch, capsys):
+    from vidagent.batch import Outcome
+    from vidagent.cli.progress import JsonProgress
+    from vidagent.report.model import Report
+
+    _, out, reports = batch
+    report = Report.model_validate_json((out / "conversation_b" / "report.json").read_text())
+    JsonProgress().video_finished(Outcome(input=SECOND, folder=out / "conversation_b", report=report))
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    matched = [e for e in events if e["event"] == "speaker_matched"]
+    later = speaker_with_voice(reports["conversation_b"], SHARED, DATA / "conversation_b.json")
+    assert [(e["video"], e["speaker"], e["name"], e["matched_speaker"]) for e in matched] == [
+        (str(SECOND), later["id"], later["name"], later["matched"]["speaker"])]
+    assert matched[0]["matched_video"].endswith("conversation.opus") and matched[0]["similarity"] >= 0.9

@@ -188,7 +188,8 @@ class JsonProgress(QuietProgress):
             for speaker in report.speakers:
                 if speaker.matched:
                     self.emit("speaker_matched", video=str(outcome.input), speaker=speaker.id, name=speaker.name,
-                              **speaker.matched.model_dump())
+                              matched_video=speaker.matched.video, matched_speaker=speaker.matched.speaker,
+                              similarity=speaker.matched.similarity)
         else:
             self.emit("video_failed", video=str(outcome.input), reason=outcome.error)
 
