@@ -31,7 +31,7 @@ def cluster(vectors: np.ndarray, weights: np.ndarray, threshold: float = DEFAULT
         return np.zeros(0, int)
     if n == 1:
         return np.zeros(1, int)
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
+    unit = unit_rows(vectors)
     picked = np.unique(np.linspace(0, n - 1, min(n, MAX_LINKED)).round().astype(int))
     labels_picked = _linked(unit[picked], threshold, num, min_speakers, max_speakers)
     centroids = _centroids(unit[picked], labels_picked)
@@ -56,7 +56,7 @@ def _linked(unit: np.ndarray, threshold: float, num, lo, hi) -> np.ndarray:
 
 
 def _centroids(unit: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return np.stack([_unit_mean(unit[labels == k]) for k in sorted(set(labels))])
+    return np.stack([unit_mean(unit[labels == k]) for k in sorted(set(labels))])
 
 
 def _nearest(unit: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -75,13 +75,19 @@ def fold_small(unit: np.ndarray, labels: np.ndarray, weights: np.ndarray, keep_a
         if speech[smallest] >= max(MIN_CLUSTER_S, MIN_CLUSTER_SHARE * float(weights.sum())):
             return labels
         rest = [k for k in ids if k != smallest]
-        centroids = np.stack([_unit_mean(unit[labels == k]) for k in rest])
+        centroids = np.stack([unit_mean(unit[labels == k]) for k in rest])
         moved = np.flatnonzero(labels == smallest)
         labels[moved] = np.array(rest)[_nearest(unit[moved], centroids)]
 
 
-def _unit_mean(rows: np.ndarray) -> np.ndarray:
-    mean = rows.mean(axis=0)
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (cosine similarity is then a dot product)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
+
+
+def unit_mean(rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The mean of `rows` (weighted, if weights are given), scaled to length 1."""
+    mean = rows.mean(axis=0) if weights is None else (rows * weights[:, None]).sum(axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-8)
 
 
@@ -94,5 +100,5 @@ def _renumber(labels: np.ndarray) -> np.ndarray:
 
 def centroids_of(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Unit centroid per label 0..k-1."""
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
-    return np.stack([_unit_mean(unit[labels == k]) for k in range(int(labels.max()) + 1)]) if len(labels) else unit[:0]
+    unit = unit_rows(vectors)
+    return np.stack([unit_mean(unit[labels == k]) for k in range(int(labels.max()) + 1)]) if len(labels) else unit[:0]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..report.model import Report, SpeakerMatch
+from .cluster import unit_rows
 
 
 @dataclass
@@ -75,13 +76,9 @@ def pair_voices(new: list[np.ndarray], known: list[np.ndarray], threshold: float
         return {}
     from scipy.optimize import linear_sum_assignment
 
-    similarity = np.stack([_unit(v) for v in new]) @ np.stack([_unit(v) for v in known]).T
+    similarity = unit_rows(np.stack(new)) @ unit_rows(np.stack(known)).T
     rows, cols = linear_sum_assignment(-similarity)
     return {int(r): (int(c), float(similarity[r, c])) for r, c in zip(rows, cols) if similarity[r, c] >= threshold}
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / max(float(np.linalg.norm(vector)), 1e-8)
 
 
 def match_lines(report: Report, video: str) -> list[str]:

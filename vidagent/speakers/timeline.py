@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..workers.diarize import pack, unpack
-from .cluster import DEFAULT_THRESHOLD, centroids_of, cluster, fold_small
+from .cluster import DEFAULT_THRESHOLD, centroids_of, cluster, fold_small, unit_mean, unit_rows
 
 OVERLAP_REACH_S = 0.5  # where the voice changes with no pause, both are heard this long either side
 JOIN_GAP_S = 0.3  # a speaker's turns closer than this are one turn
@@ -137,9 +137,7 @@ def diarize_video(chunks: list[ChunkSpeakers], threshold: float = DEFAULT_THRESH
 def _voice(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """One speaker's voice: the mean of their unit embeddings, each weighted by the speech it
     stands for, as a unit vector (what --match-speakers compares across videos)."""
-    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-8)
-    mean = (unit * np.maximum(weights, 1e-3)[:, None]).sum(axis=0)
-    return mean / max(float(np.linalg.norm(mean)), 1e-8)
+    return unit_mean(unit_rows(rows), np.maximum(weights, 1e-3))
 
 
 def _window_labels(vectors, weights, spans, regions, threshold, num, lo, hi) -> np.ndarray:
@@ -147,7 +145,7 @@ def _window_labels(vectors, weights, spans, regions, threshold, num, lo, hi) -> 
     windows separates voices far better than one window does), then give every window
     the nearest of the resulting voices, so a region where the speaker changes is split."""
     piece_of = _pieces(spans, regions)
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
+    unit = unit_rows(vectors)
     count = int(piece_of.max()) + 1
     means = np.stack([unit[piece_of == p].mean(axis=0) for p in range(count)])
     piece_labels = cluster(means, np.array([weights[piece_of == p].sum() for p in range(count)]),

@@ -112,7 +112,7 @@ def device() -> tuple[str, str]:
     return where, wanted
 
 
-def default_batch_size(where: str, vad: bool = False) -> int:
+def default_batch_size(where: str, vad: bool) -> int:
     """auto: 16 windows at once on CUDA. On a CPU one at a time, but with VAD through the
     batched pipeline all the same (a batch of 1): its windows are cut where VAD hears a
     pause, so no sentence straddles two windows (sequential decoding skipped such
